@@ -1,0 +1,50 @@
+import Synchronization
+
+/// The VMs of one app: a fixed number of workers, each with its own VM, sharing one compiled
+/// program. Never shared between apps. A new deployment gets a new pool; invocations in flight
+/// on the old one finish there.
+public final class LuaPool: Sendable {
+    public let configuration: LuaPoolConfiguration
+    public let program: LuaProgram
+    private let workers: [LuaWorker]
+    /// In-flight invocations per worker; a new one goes to the least busy.
+    private let load: Mutex<[Int]>
+
+    public init(program: LuaProgram, environment: LuaEnvironment = LuaEnvironment(), configuration: LuaPoolConfiguration = LuaPoolConfiguration()) {
+        let functions = HostFunctionTable(environment: environment)
+        self.configuration = configuration
+        self.program = program
+        self.workers = (0..<configuration.size).map { _ in
+            LuaWorker(program: program, functions: functions, configuration: configuration)
+        }
+        self.load = Mutex(Array(repeating: 0, count: configuration.size))
+    }
+
+    /// Builds every VM now, so that a handler file whose top level fails is reported before the
+    /// pool serves anything.
+    public func prepare() async throws(LuaError) {
+        for worker in workers { try await worker.prepare() }
+    }
+
+    /// Runs a handler (by file path, e.g. `handlers/post.lua`) with arguments, and returns what it
+    /// returned. Throws ``LuaError`` when the script fails or breaks a limit.
+    public func invoke(
+        _ handler: String, _ arguments: [LuaValue] = [], context: (any Sendable)? = nil, limits: LuaLimits? = nil
+    ) async throws(LuaError) -> [LuaValue] {
+        let index = load.withLock { counts in
+            var best = 0
+            for candidate in counts.indices where counts[candidate] < counts[best] { best = candidate }
+            counts[best] += 1
+            return best
+        }
+        defer { load.withLock { $0[index] -= 1 } }
+        return try await workers[index].invoke(handler, arguments: arguments, context: context, limits: limits ?? configuration.limits)
+    }
+
+    /// Counters summed over the workers.
+    public func statistics() async -> LuaPoolStatistics {
+        var total = LuaPoolStatistics()
+        for worker in workers { total = total + (await worker.statistics) }
+        return total
+    }
+}

@@ -1,0 +1,223 @@
+import CLua
+import CLuaShim
+
+/// One invocation in flight on a VM: its coroutine and what is left of its limits.
+struct LuaInvocation {
+    let handler: String
+    let thread: OpaquePointer
+    let reference: Int32
+    let context: (any Sendable)?
+    let limits: LuaLimits
+    let deadline: UInt64
+    var budget: Int64
+    /// The host call the coroutine waits for, if any.
+    var waitingOn: String?
+    var killed: Int32 = PICLOUD_KILL_NONE
+}
+
+/// Where an invocation stands after Lua ran.
+enum LuaStep {
+    case finished([LuaValue])
+    case suspended(LuaHostOperation)
+    case failed(LuaError)
+}
+
+extension LuaVM {
+    /// Creates the invocation's coroutine with the handler and its arguments on it.
+    func start(_ handler: String, arguments: [LuaValue], context: (any Sendable)?, limits: LuaLimits) throws(LuaError) -> LuaInvocation {
+        guard let function = handlers[handler] else {
+            throw LuaError(code: .handlerNotFound, message: "no handler '\(handler)' in this deployment")
+        }
+        var reference: Int32 = 0
+        guard let thread = picloud_new_thread(state, &reference) else {
+            throw LuaError(code: .memory, message: "cannot create a coroutine")
+        }
+        lua_rawgeti(thread, picloud_registryindex(), lua_Integer(function))
+        do {
+            try LuaStack(state: thread, maxDepth: configuration.maxValueDepth).push(arguments)
+        } catch {
+            picloud_release_thread(state, reference)
+            throw LuaError(code: .conversion, message: "handler arguments: \(error)")
+        }
+        return LuaInvocation(
+            handler: handler, thread: thread, reference: reference, context: context, limits: limits,
+            deadline: picloud_now_ns() + limits.timeoutNanoseconds, budget: limits.instructions
+        )
+    }
+
+    /// Resumes the coroutine with `arguments` values on its stack.
+    func run(_ invocation: inout LuaInvocation, arguments: Int32) -> LuaStep {
+        enter(budget: invocation.budget, deadline: invocation.deadline, context: invocation.context)
+        var results: Int32 = 0
+        let status = picloud_resume(state, invocation.thread, arguments, &results)
+        invocation.budget = shim.pointee.budget
+        invocation.killed = leave()
+        invocation.waitingOn = nil
+        let pending = pendingOperation
+        pendingOperation = nil
+
+        if invocation.killed != PICLOUD_KILL_NONE {
+            var message = ""
+            var traceback: String?
+            if status != LUA_OK && status != LUA_YIELD {
+                if picloud_traceback(state, invocation.thread) == LUA_OK { traceback = stack.string(at: -1).stringValue }
+                picloud_pop(state, 1)
+                message = LuaStack(state: invocation.thread, maxDepth: 1).string(at: -1).stringValue ?? ""
+            }
+            return .failed(limitError(invocation.killed, limits: invocation.limits, message: message, traceback: traceback))
+        }
+        switch status {
+        case LUA_OK:
+            defer { lua_settop(invocation.thread, 0) }
+            do {
+                return .finished(try LuaStack(state: invocation.thread, maxDepth: configuration.maxValueDepth).values(count: results))
+            } catch {
+                return .failed(LuaError(code: .conversion, message: "\(invocation.handler): the handler returned a value that cannot leave Lua: \(error)", file: invocation.handler))
+            }
+        case LUA_YIELD:
+            guard let pending else {
+                return .failed(LuaError(code: .runtime, message: "\(invocation.handler): coroutine.yield() outside a coroutine (a handler itself cannot yield)", file: invocation.handler))
+            }
+            invocation.waitingOn = pending.name
+            return .suspended(pending.operation)
+        default:
+            return .failed(scriptError(status, thread: invocation.thread))
+        }
+    }
+
+    /// Resumes a coroutine that waited for a host call, with that call's outcome.
+    func resume(_ invocation: inout LuaInvocation, with outcome: Result<LuaHostResult, any Error>) -> LuaStep {
+        let thread = invocation.thread
+        let name = invocation.waitingOn ?? "host call"
+        let stack = LuaStack(state: thread, maxDepth: configuration.maxValueDepth)
+        // What the yielding C function keeps on its frame stays (coroutine.resume keeps its
+        // coroutine there); the outcome goes on top.
+        let base = lua_gettop(thread)
+        guard lua_checkstack(thread, 3) != 0 else { return .failed(LuaError(code: .memory, message: "Lua stack exhausted")) }
+        switch outcome {
+        case .success(.suspend(let next)):
+            return .suspended(next)
+        case .success(let result):
+            let values: [LuaValue]
+            switch result {
+            case .value(let value): values = [value]
+            case .values(let many): values = many
+            default: values = []
+            }
+            lua_pushboolean(thread, 1)
+            do {
+                try stack.push(values)
+                return run(&invocation, arguments: Int32(values.count + 1))
+            } catch {
+                lua_settop(thread, base)
+                lua_pushboolean(thread, 0)
+                stack.pushString("\(name): result cannot enter Lua: \(error)")
+                return run(&invocation, arguments: 2)
+            }
+        case .failure(let error):
+            lua_pushboolean(thread, 0)
+            pushError(error, name: name, on: stack)
+            return run(&invocation, arguments: 2)
+        }
+    }
+
+    /// Releases the coroutine; a failed one first runs its pending `__close` handlers. One stopped
+    /// by a limit does not: it may have died inside the count hook, where hooks are off and a
+    /// looping `__close` could not be stopped.
+    func finish(_ invocation: LuaInvocation) {
+        if invocation.killed == PICLOUD_KILL_NONE, lua_status(invocation.thread) != LUA_OK {
+            enter(budget: invocation.budget, deadline: invocation.deadline, context: invocation.context)
+            _ = picloud_reset_thread(invocation.thread)
+            _ = leave()
+        }
+        picloud_release_thread(state, invocation.reference)
+    }
+
+    /// The error a failed coroutine left on its stack (which stays, for the traceback).
+    private func scriptError(_ status: Int32, thread: OpaquePointer) -> LuaError {
+        let threadStack = LuaStack(state: thread, maxDepth: configuration.maxValueDepth)
+        var value: LuaValue?
+        let message: String
+        if lua_type(thread, -1) == LUA_TSTRING {
+            message = threadStack.string(at: -1).stringValue ?? "(error message is not UTF-8)"
+        } else {
+            value = try? threadStack.value(at: -1)
+            var hasToString = false
+            if lua_type(thread, -1) == LUA_TTABLE, luaL_getmetafield(thread, -1, "__tostring") != LUA_TNIL {
+                hasToString = true
+                picloud_pop(thread, 1)
+            }
+            if lua_type(thread, -1) == LUA_TTABLE, !hasToString {
+                message = value.flatMap { try? LuaJSON.encodeText($0) }.map { "error: \($0)" } ?? "(error object is a table value)"
+            } else if picloud_error_string(state, thread) == LUA_OK {
+                message = popMessage()
+            } else {
+                picloud_pop(state, 1)
+                message = "(error object is not a string)"
+            }
+        }
+        var traceback: String?
+        if picloud_traceback(state, thread) == LUA_OK { traceback = stack.string(at: -1).stringValue }
+        picloud_pop(state, 1)
+        guard status == LUA_ERRMEM || (memoryBreached && message.hasSuffix("not enough memory")) else {
+            return LuaError(code: .runtime, message: message, traceback: traceback, value: value)
+        }
+        // Lua's memory error is a preallocated string without a position: add where it happened.
+        let location = LuaError.location(in: message) ?? traceback.flatMap(LuaError.location(in:))
+        let prefix = location.map { "\($0.file):\($0.line): " } ?? ""
+        return LuaError(code: .memory, message: "\(prefix)not enough memory (memory limit of \(configuration.memoryLimit >> 20) MiB per VM)", traceback: traceback)
+    }
+
+    // MARK: Host calls
+
+    /// Runs host function `id` for the coroutine `state`; returns a PICLOUD_HOST_* code or a count.
+    func callHost(_ id: Int, state thread: OpaquePointer) -> Int32 {
+        let entry = functions.entries[id]
+        let call = LuaHostCall(state: thread, maxDepth: configuration.maxValueDepth, name: entry.name, context: currentContext)
+        let stack = call.stack
+        let result: LuaHostResult
+        do {
+            result = try entry.body(call)
+        } catch {
+            pushError(error, name: entry.name, on: stack)
+            return PICLOUD_HOST_ERROR
+        }
+        do {
+            switch result {
+            case .value(let value):
+                try stack.push(value)
+                return 1
+            case .values(let values):
+                try stack.push(values)
+                return Int32(values.count)
+            case .argument(let position):
+                guard position >= 1, position <= call.count else { return 0 }
+                lua_pushvalue(thread, Int32(position))
+                return 1
+            case .suspend(let operation):
+                guard call.canSuspend else {
+                    stack.pushString("'\(entry.name)' cannot wait here (not inside a metamethod, an iterator or sort comparator called from C, or a module's top-level code)")
+                    return PICLOUD_HOST_ERROR
+                }
+                pendingOperation = (entry.name, operation)
+                return PICLOUD_HOST_SUSPEND
+            }
+        } catch {
+            stack.pushString("\(entry.name): result cannot enter Lua: \(error)")
+            return PICLOUD_HOST_ERROR
+        }
+    }
+
+    private func pushError(_ error: any Error, name: String, on stack: LuaStack) {
+        switch error {
+        case let error as LuaArgumentError:
+            stack.pushString("bad argument #\(error.position) to '\(name)' (\(error.message))")
+        case let error as LuaScriptError:
+            if (try? stack.push(error.value)) == nil { stack.pushString(error.description) }
+        case let error as LuaError:
+            stack.pushString(error.message)
+        default:
+            stack.pushString("\(name): \(error)")
+        }
+    }
+}
