@@ -1,0 +1,77 @@
+import Foundation
+import Hummingbird
+import Logging
+import Services
+
+/// Turns every error into `{"error":{"code","message"}}` with a fitting status, in one place.
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as ServiceError {
+            if error.code == .internal {
+                context.logger.error("internal error", metadata: ["error": "\(error.underlying.map { "\($0)" } ?? error.message)"])
+            }
+            return Self.response(status: Self.status(for: error.code), code: error.code.rawValue, message: error.message)
+        } catch let error as HTTPError {
+            let code = Self.code(for: error.status)
+            return Self.response(status: error.status, code: code.rawValue, message: error.body ?? Self.defaultMessage(error.status, request))
+        } catch {
+            context.logger.error("unhandled error", metadata: ["error": "\(error)"])
+            return Self.response(status: .internalServerError, code: ServiceError.Code.internal.rawValue, message: "internal error")
+        }
+    }
+
+    static func status(for code: ServiceError.Code) -> HTTPResponse.Status {
+        switch code {
+        case .invalidInput, .scriptError: .badRequest
+        case .unauthorized: .unauthorized
+        case .forbidden: .forbidden
+        case .notFound: .notFound
+        case .methodNotAllowed: .methodNotAllowed
+        case .conflict: .conflict
+        case .payloadTooLarge: .contentTooLarge
+        case .rateLimited: .tooManyRequests
+        case .unavailable: .serviceUnavailable
+        default: .internalServerError
+        }
+    }
+
+    static func code(for status: HTTPResponse.Status) -> ServiceError.Code {
+        switch status {
+        case .notFound: .notFound
+        case .unauthorized: .unauthorized
+        case .forbidden: .forbidden
+        case .methodNotAllowed: .methodNotAllowed
+        case .conflict: .conflict
+        case .contentTooLarge: .payloadTooLarge
+        case .tooManyRequests: .rateLimited
+        case .serviceUnavailable: .unavailable
+        default: status.code < 500 ? .invalidInput : .internal
+        }
+    }
+
+    static func defaultMessage(_ status: HTTPResponse.Status, _ request: Request) -> String {
+        status == .notFound ? "no route for \(request.method) \(request.uri.path)" : status.reasonPhrase
+    }
+
+    static func response(status: HTTPResponse.Status, code: String, message: String) -> Response {
+        let body = ErrorBody(error: .init(code: code, message: message))
+        let data = (try? JSONEncoder().encode(body)) ?? Data(#"{"error":{"code":"internal","message":"internal error"}}"#.utf8)
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+}
+
+/// The one error shape of the API.
+struct ErrorBody: Codable, Sendable {
+    struct Detail: Codable, Sendable {
+        let code: String
+        let message: String
+    }
+
+    let error: Detail
+}
