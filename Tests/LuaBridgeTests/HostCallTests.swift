@@ -23,7 +23,7 @@ struct HostCallTests {
         #expect(error.message == "handlers/main.lua:2: bad argument #1 to 'kv.get' (string expected, got table)")
     }
 
-    @Test("a host function that raises releases every Swift object it held", .serialized)
+    @Test("a host function that raises releases every Swift object it held")
     func releasesSwiftObjects() async throws {
         let before = Tracked.live.load(ordering: .relaxed)
         let values = try await run("""
