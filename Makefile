@@ -1,0 +1,31 @@
+# The two commands of the README, and a few more.
+SHELL := /bin/bash
+ENV := source scripts/env.sh &&
+PORT ?= 8080
+DATA ?= ./picloud-data
+
+.PHONY: run test build bench clean
+
+## run: install what is missing, build a release binary, and serve on $(PORT)
+run:
+	@$(ENV) scripts/deps.sh run
+	@$(ENV) swift build -c release --product picloud
+	@$(ENV) .build/release/picloud serve --port $(PORT) --data-dir $(DATA)
+
+## test: install what is missing, build, and run every test
+test:
+	@$(ENV) scripts/deps.sh test
+	@$(ENV) swift build --build-tests
+	@$(ENV) swift test --skip-build
+
+build:
+	@$(ENV) scripts/deps.sh run
+	@$(ENV) swift build
+
+## bench: the Lua runtime micro-benchmarks (results in bench/results/)
+bench:
+	@$(ENV) scripts/deps.sh run
+	@$(ENV) swift run -c release lua-bench
+
+clean:
+	rm -rf .build

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the system packages PiCloud needs, only when something is missing.
+#   scripts/deps.sh run    what building and running needs
+#   scripts/deps.sh test   that, plus what the test suite needs
+set -euo pipefail
+purpose=${1:-run}
+
+need=()
+pkg-config --exists lua5.4 2>/dev/null || need+=(liblua5.4-dev)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+if [ "$purpose" = test ]; then
+  command -v lua5.4 >/dev/null || need+=(lua5.4)
+fi
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "deps: installing ${need[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null; then
+  echo "deps: the Swift 6 toolchain is not on PATH (see https://www.swift.org/install/linux/)" >&2
+  exit 1
+fi
