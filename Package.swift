@@ -38,7 +38,11 @@ let package = Package(
         ),
         .target(
             name: "LuaBridge",
-            dependencies: ["CLuaShim", "CLua"],
+            dependencies: [
+                "CLuaShim",
+                "CLua",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(

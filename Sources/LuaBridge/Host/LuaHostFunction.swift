@@ -1,3 +1,5 @@
+import Logging
+
 /// A Swift function scripts can call, e.g. `kv.get`.
 ///
 /// It reads its arguments from the ``LuaHostCall`` and returns results, throws (the script sees a
@@ -56,10 +58,13 @@ public struct LuaEnvironment: Sendable {
     /// Receives each line a script prints, with the invocation's context.
     public var print: @Sendable (_ line: String, _ context: (any Sendable)?) -> Void
 
-    public init(libraries: [LuaLibrary] = [], print: @escaping @Sendable (_ line: String, _ context: (any Sendable)?) -> Void = { _, _ in }) {
+    /// - Parameter print: where printed lines go; by default the `picloud.lua` logger at info level.
+    public init(libraries: [LuaLibrary] = [], print: (@Sendable (_ line: String, _ context: (any Sendable)?) -> Void)? = nil) {
         self.libraries = libraries
-        self.print = print
+        self.print = print ?? { line, _ in Self.scriptLogger.info("\(line)") }
     }
+
+    static let scriptLogger = Logger(label: "picloud.lua")
 
     /// Global names the sandbox defines itself; a library cannot take them.
     public static let reservedNames: Set<String> = [
