@@ -1,0 +1,66 @@
+import Crypto
+
+/// Random identifiers and secrets.
+public enum Identifiers {
+    static let crockford = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ".utf8)
+
+    /// A ULID: 48 bits of milliseconds then 80 random bits as 26 Crockford base-32 characters,
+    /// so that identifiers sort by creation time.
+    public static func ulid(at time: Milliseconds = Clock.now()) -> String {
+        let millis = UInt64(max(0, time)) & 0xFFFF_FFFF_FFFF
+        var random = SystemRandomNumberGenerator()
+        var text: [UInt8] = []
+        text.reserveCapacity(26)
+        for shift in stride(from: 45, through: 0, by: -5) { text.append(crockford[Int((millis >> UInt64(shift)) & 31)]) }
+        for _ in 0..<2 {
+            let part = random.next() & 0xFF_FFFF_FFFF // 40 bits
+            for shift in stride(from: 35, through: 0, by: -5) { text.append(crockford[Int((part >> UInt64(shift)) & 31)]) }
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// `count` random bytes from the system's secure generator.
+    public static func randomBytes(_ count: Int) -> [UInt8] {
+        var random = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &random) }
+    }
+
+    /// Random bytes as lowercase hex.
+    public static func randomHex(_ bytes: Int) -> String { hex(randomBytes(bytes)) }
+
+    /// URL-safe base64 without padding.
+    public static func base64url(_ bytes: [UInt8]) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        var out: [UInt8] = []
+        var index = 0
+        while index + 3 <= bytes.count {
+            let n = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
+            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], alphabet[Int(n & 63)]]
+            index += 3
+        }
+        let rest = bytes.count - index
+        if rest == 1 {
+            let n = UInt32(bytes[index]) << 16
+            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)]]
+        } else if rest == 2 {
+            let n = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8
+            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)]]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 15)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// SHA-256 of bytes.
+    public static func sha256(_ bytes: some Sequence<UInt8>) -> [UInt8] {
+        Array(SHA256.hash(data: Array(bytes)))
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import GRDB
+
+extension SQLiteStorage {
+    public func kvGet(app: String, key: String, now: Milliseconds) async throws -> KVEntry? {
+        try await read { db in
+            let statement = try db.cachedStatement(sql: """
+                SELECT key, value, expires_at, updated_at FROM kv
+                WHERE app = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)
+                """)
+            return try Row.fetchOne(statement, arguments: [app, key, now]).map(Self.kvEntry)
+        }
+    }
+
+    public func kvSet(app: String, key: String, value: [UInt8], expiresAt: Milliseconds?, now: Milliseconds) async throws {
+        let text = String(decoding: value, as: UTF8.self)
+        try await write { db in
+            let statement = try db.cachedStatement(sql: """
+                INSERT INTO kv (app, key, value, expires_at, updated_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (app, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, updated_at = excluded.updated_at
+                """)
+            try statement.execute(arguments: [app, key, text, expiresAt, now])
+        }
+    }
+
+    public func kvDelete(app: String, key: String, now: Milliseconds) async throws -> Bool {
+        try await write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT expires_at FROM kv WHERE app = ? AND key = ?", arguments: [app, key]) else {
+                return false
+            }
+            try db.execute(sql: "DELETE FROM kv WHERE app = ? AND key = ?", arguments: [app, key])
+            // An expired entry was already gone as far as callers could tell.
+            return (row["expires_at"] as Milliseconds?).map { $0 > now } ?? true
+        }
+    }
+
+    public func kvIncrement(app: String, key: String, by delta: Int64, now: Milliseconds) async throws -> Int64 {
+        try await write { db in
+            let current = try Row.fetchOne(
+                db, sql: "SELECT value, expires_at FROM kv WHERE app = ? AND key = ?", arguments: [app, key]
+            )
+            var base: Int64 = 0
+            var expiresAt: Milliseconds?
+            if let current, (current["expires_at"] as Milliseconds?).map({ $0 > now }) ?? true {
+                let text: String = current["value"]
+                guard let number = Int64(text) else {
+                    throw ServiceError(.invalidInput, "kv.incr: the value of '\(key)' is not an integer")
+                }
+                base = number
+                expiresAt = current["expires_at"]
+            }
+            let (sum, overflow) = base.addingReportingOverflow(delta)
+            guard !overflow else { throw ServiceError(.invalidInput, "kv.incr: '\(key)' would overflow a 64-bit integer") }
+            try db.execute(
+                sql: """
+                    INSERT INTO kv (app, key, value, expires_at, updated_at) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (app, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, updated_at = excluded.updated_at
+                    """,
+                arguments: [app, key, String(sum), expiresAt, now]
+            )
+            return sum
+        }
+    }
+
+    public func kvList(app: String, prefix: String, after: String?, limit: Int, now: Milliseconds) async throws -> [KVEntry] {
+        try await read { db in
+            // Keys from `prefix` (or just after `after`) up to the end of the prefix range.
+            let start = max(prefix, after ?? prefix)
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT key, value, expires_at, updated_at FROM kv
+                    WHERE app = ? AND key >= ? AND key < ? AND key > ? AND (expires_at IS NULL OR expires_at > ?)
+                    ORDER BY key LIMIT ?
+                    """,
+                arguments: [app, start, prefix + "\u{10FFFF}", after ?? "", now, limit]
+            )
+            return rows.map(Self.kvEntry).filter { $0.key.hasPrefix(prefix) }
+        }
+    }
+
+    public func kvPurgeExpired(now: Milliseconds) async throws -> Int {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", arguments: [now])
+            return db.changesCount
+        }
+    }
+
+    static func kvEntry(_ row: Row) -> KVEntry {
+        KVEntry(key: row["key"], value: Array((row["value"] as String).utf8), expiresAt: row["expires_at"], updatedAt: row["updated_at"])
+    }
+}

@@ -1,0 +1,88 @@
+/// The storage seam: one implementation per database (SQLite now, PostgreSQL later). Each method
+/// is one transaction; SQL and dialect differences stay inside the implementation. Services above
+/// it validate input and never see SQL.
+public protocol StorageBackend: AppStore, KeyStore, DeploymentStore, KVStore, DocStore, FileMetadataStore, LogStore, SecretStore {}
+
+public protocol AppStore: Sendable {
+    /// Creates an app; throws `conflict` if the name is taken.
+    func createApp(name: String, at: Milliseconds) async throws -> AppRecord
+    func app(named name: String) async throws -> AppRecord?
+    func apps() async throws -> [AppRecord]
+    /// Deletes an app and everything of it; false if there was none.
+    func deleteApp(named name: String) async throws -> Bool
+}
+
+public protocol KeyStore: Sendable {
+    func insertKey(_ key: KeyRecord) async throws
+    func key(hash: [UInt8]) async throws -> KeyRecord?
+    /// Keys of an app, or the instance keys for nil.
+    func keys(app: String?) async throws -> [KeyRecord]
+    func deleteKey(id: String, app: String?) async throws -> Bool
+}
+
+public protocol DeploymentStore: Sendable {
+    /// Stores a new deployment as the next version and makes it current, in one transaction.
+    func insertDeployment(app: String, manifest: String, files: [String: String], at: Milliseconds, by: String?) async throws -> DeploymentRecord
+    /// A version of an app's deployments, or the current one for nil.
+    func deployment(app: String, version: Int?) async throws -> DeploymentRecord?
+    /// Every deployment of an app, newest first, without files.
+    func deploymentHistory(app: String) async throws -> [DeploymentRecord]
+    /// The current deployment of every app.
+    func currentDeployments() async throws -> [DeploymentRecord]
+}
+
+public protocol KVStore: Sendable {
+    func kvGet(app: String, key: String, now: Milliseconds) async throws -> KVEntry?
+    func kvSet(app: String, key: String, value: [UInt8], expiresAt: Milliseconds?, now: Milliseconds) async throws
+    func kvDelete(app: String, key: String, now: Milliseconds) async throws -> Bool
+    /// Adds `delta` to an integer value (a missing or expired key counts as 0); returns the sum.
+    func kvIncrement(app: String, key: String, by delta: Int64, now: Milliseconds) async throws -> Int64
+    /// Live entries whose key starts with `prefix`, after `after`, in key order.
+    func kvList(app: String, prefix: String, after: String?, limit: Int, now: Milliseconds) async throws -> [KVEntry]
+    /// Removes expired entries; returns how many.
+    func kvPurgeExpired(now: Milliseconds) async throws -> Int
+}
+
+public protocol DocStore: Sendable {
+    /// Inserts a document; throws `conflict` if the id exists.
+    func docInsert(app: String, collection: String, id: String, body: [UInt8], now: Milliseconds) async throws -> DocRecord
+    func docGet(app: String, collection: String, id: String) async throws -> DocRecord?
+    /// Reads, transforms and writes a document in one transaction; nil if there is none.
+    func docUpdate(app: String, collection: String, id: String, now: Milliseconds, transform: @escaping @Sendable ([UInt8]) throws -> [UInt8]) async throws -> DocRecord?
+    func docDelete(app: String, collection: String, id: String) async throws -> Bool
+    /// One page of matching documents, and where the next page starts (nil after the last).
+    func docFind(app: String, collection: String, query: DocQuery) async throws -> (records: [DocRecord], next: DocCursor?)
+    func docCount(app: String, collection: String, filter: [DocCondition]) async throws -> Int
+    /// Collections of an app with their document counts.
+    func docCollections(app: String) async throws -> [(name: String, count: Int)]
+    /// Makes the indexed fields of an app exactly these (creating expression indexes as needed).
+    func setDocIndexes(app: String, indexes: [DocIndex]) async throws
+}
+
+public protocol FileMetadataStore: Sendable {
+    func fileRecord(app: String, path: String) async throws -> FileRecord?
+    /// Stores metadata pointing at a blob already on disk; returns the record it replaced.
+    func putFileRecord(app: String, record: FileRecord) async throws -> FileRecord?
+    func deleteFileRecord(app: String, path: String) async throws -> FileRecord?
+    func fileRecords(app: String, prefix: String, after: String?, limit: Int) async throws -> [FileRecord]
+    /// Blob names an app's files refer to.
+    func referencedBlobs(app: String) async throws -> Set<String>
+}
+
+public protocol LogStore: Sendable {
+    /// Appends entries; returns them with their ids.
+    func appendLogs(_ entries: [LogEntry]) async throws -> [LogEntry]
+    /// Entries of an app with id > `after`, oldest first, at `level` or above.
+    func logs(app: String, after: Int64?, minimumLevel: LogEntry.Level, limit: Int) async throws -> [LogEntry]
+    /// The newest `limit` entries (for a tail), oldest first.
+    func recentLogs(app: String, minimumLevel: LogEntry.Level, limit: Int) async throws -> [LogEntry]
+    /// Keeps the newest `keep` entries per app; returns how many were removed.
+    func trimLogs(keep: Int) async throws -> Int
+}
+
+public protocol SecretStore: Sendable {
+    func putSecret(app: String, name: String, sealed: [UInt8], now: Milliseconds) async throws
+    func sealedSecret(app: String, name: String) async throws -> [UInt8]?
+    func secretSummaries(app: String) async throws -> [SecretSummary]
+    func deleteSecret(app: String, name: String) async throws -> Bool
+}

@@ -1,0 +1,110 @@
+import Foundation
+import Services
+import Testing
+
+@Suite("SQLite storage: apps, keys, deployments, migrations")
+struct ControlStorageTests {
+    @Test("migrations are applied once and recorded; the schema is as committed")
+    func migrations() async throws {
+        let store = try await TestStore()
+        #expect(try await store.storage.appliedMigrations() == [1, 2])
+        // Opening again applies nothing new.
+        let again = try SQLiteStorage(path: store.directory + "/picloud.sqlite")
+        #expect(try await again.appliedMigrations() == [1, 2])
+        #expect(try await again.integrityCheck() == "ok")
+        let snapshot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("schema.sqlite.sql")
+        let schema = try await store.storage.schema() + "\n"
+        if let expected = try? String(contentsOf: snapshot, encoding: .utf8) {
+            #expect(schema == expected, "the schema changed; if intended, delete Tests/ServicesTests/schema.sqlite.sql and rerun to record it")
+        } else {
+            try schema.write(to: snapshot, atomically: true, encoding: .utf8)
+            Issue.record("recorded a new schema snapshot at \(snapshot.path); commit it")
+        }
+    }
+
+    @Test("apps are created once, listed, and deleted with everything of theirs")
+    func apps() async throws {
+        let store = try await TestStore()
+        await #expect(throws: ServiceError.self) { try await store.storage.createApp(name: "demo", at: 0) }
+        try await store.storage.kvSet(app: "demo", key: "k", value: store.json("1"), expiresAt: nil, now: 0)
+        _ = try await store.storage.insertDeployment(app: "demo", manifest: "name = 'demo'", files: ["a.lua": "return 1"], at: 1, by: nil)
+        #expect(try await store.storage.apps().map(\.name) == ["demo"])
+        #expect(try await store.storage.deleteApp(named: "demo"))
+        #expect(try await store.storage.kvGet(app: "demo", key: "k", now: 0) == nil)
+        #expect(try await store.storage.currentDeployments().isEmpty)
+        #expect(try await store.storage.deleteApp(named: "demo") == false)
+    }
+
+    @Test("keys are found by hash only, scoped to their app, revoked at once")
+    func keys() async throws {
+        let store = try await TestStore()
+        let service = KeyService(storage: store.storage)
+        let created = try await service.create(app: "demo", name: "ci", scopes: [.deploy])
+        #expect(created.secret.hasPrefix("pc_"))
+        #expect(created.record.prefix == String(created.secret.prefix(10)))
+        let principal = try #require(try await service.authenticate(created.secret))
+        #expect(principal.app == "demo")
+        #expect(principal.may(.deploy, app: "demo"))
+        #expect(principal.may(.read, app: "demo"))
+        #expect(!principal.may(.deploy, app: "other"))
+        #expect(!principal.may(.dataRead, app: "demo"))
+        #expect(try await service.authenticate(created.secret + "x") == nil)
+        #expect(try await service.authenticate("not a key") == nil)
+        #expect(try await service.revoke(id: created.record.id, app: "other") == false)
+        #expect(try await service.revoke(id: created.record.id, app: "demo"))
+        #expect(try await service.authenticate(created.secret) == nil)
+        await #expect(throws: ServiceError.self) { try await service.create(app: "demo", name: "x", scopes: [.instanceAdmin]) }
+        await #expect(throws: ServiceError.self) { try await service.create(app: "nope", name: "x", scopes: [.read]) }
+    }
+
+    @Test("the bootstrap admin key is generated once into admin-token with mode 0600, or taken from the environment")
+    func bootstrap() async throws {
+        let store = try await TestStore()
+        let service = KeyService(storage: store.storage)
+        let secret = try #require(try await service.bootstrap(environmentToken: nil, dataDirectory: store.directory))
+        let path = store.directory + "/admin-token"
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == secret + "\n")
+        let permissions = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        #expect(permissions == 0o600)
+        #expect(try await service.bootstrap(environmentToken: nil, dataDirectory: store.directory) == nil)
+        #expect(try await service.authenticate(secret)?.scopes == [.instanceAdmin])
+        let fixed = "pc_fixed-admin-token-for-tests"
+        #expect(try await service.bootstrap(environmentToken: fixed, dataDirectory: store.directory) == nil)
+        #expect(try await service.authenticate(fixed)?.may(.instanceAdmin, app: nil) == true)
+        await #expect(throws: ServiceError.self) { try await service.ensureBootstrapKey(secret: "short") }
+    }
+
+    @Test("deployments get increasing versions and the newest is current")
+    func deployments() async throws {
+        let store = try await TestStore()
+        let first = try await store.storage.insertDeployment(app: "demo", manifest: "v1", files: ["h.lua": "-- 1"], at: 1, by: "key_1")
+        let second = try await store.storage.insertDeployment(app: "demo", manifest: "v2", files: ["h.lua": "-- 2"], at: 2, by: nil)
+        #expect((first.version, second.version) == (1, 2))
+        #expect(try await store.storage.deployment(app: "demo", version: nil)?.files == ["h.lua": "-- 2"])
+        #expect(try await store.storage.deployment(app: "demo", version: 1)?.manifest == "v1")
+        #expect(try await store.storage.deploymentHistory(app: "demo").map(\.version) == [2, 1])
+        #expect(try await store.storage.app(named: "demo")?.currentVersion == 2)
+        await #expect(throws: ServiceError.self) { try await store.storage.insertDeployment(app: "ghost", manifest: "", files: [:], at: 0, by: nil) }
+    }
+
+    @Test("scopes parse, print and imply each other as documented")
+    func scopes() throws {
+        #expect(try Scope.parse("app:deploy, data:read") == [.deploy, .dataRead])
+        #expect(throws: ServiceError.self) { try Scope.parse("root") }
+        #expect(Scope.allCases.count == 7)
+        #expect(Scope.appAdmin.grants(.invoke) && !Scope.appAdmin.grants(.instanceAdmin))
+        #expect(Scope.dataWrite.grants(.dataRead) && !Scope.dataRead.grants(.dataWrite))
+        #expect(Set<Scope>([.read, .invoke]).text == "app:read invoke")
+    }
+
+    @Test("names and ids follow their rules")
+    func names() throws {
+        try Names.validateApp("notes-2")
+        for bad in ["", "Notes", "1app", "a b", String(repeating: "a", count: 41)] {
+            #expect(throws: ServiceError.self) { try Names.validateApp(bad) }
+        }
+        let first = Identifiers.ulid(at: 1_000)
+        let second = Identifiers.ulid(at: 2_000)
+        #expect(first.count == 26 && first < second)
+    }
+}

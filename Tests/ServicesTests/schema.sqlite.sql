@@ -1,0 +1,77 @@
+CREATE TABLE api_keys (
+    id           TEXT PRIMARY KEY,
+    app          TEXT REFERENCES apps(name) ON DELETE CASCADE,   -- NULL: an instance key
+    name         TEXT NOT NULL,
+    prefix       TEXT NOT NULL,                 -- first characters, to recognise a key in lists
+    hash         BLOB NOT NULL UNIQUE,          -- SHA-256 of the whole key; the key itself is never stored
+    scopes       TEXT NOT NULL,                 -- space-separated
+    created_at   INTEGER NOT NULL
+);
+CREATE TABLE apps (
+    name            TEXT PRIMARY KEY,
+    created_at      INTEGER NOT NULL,           -- ms since the epoch
+    current_version INTEGER                     -- the deployment serving now, NULL before the first
+);
+CREATE TABLE deployments (
+    app        TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+    version    INTEGER NOT NULL,
+    manifest   TEXT NOT NULL,                   -- picloud.toml as deployed
+    files      TEXT NOT NULL,                   -- JSON object: path -> source
+    created_at INTEGER NOT NULL,
+    created_by TEXT,                            -- key id
+    PRIMARY KEY (app, version)
+);
+CREATE TABLE doc_indexes (
+    app        TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+    collection TEXT NOT NULL,
+    field      TEXT NOT NULL,
+    PRIMARY KEY (app, collection, field)
+);
+CREATE TABLE docs (
+    app        TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+    collection TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    body       TEXT NOT NULL,                   -- JSON object
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (app, collection, id)
+);
+CREATE TABLE files (
+    app          TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+    path         TEXT NOT NULL,
+    blob         TEXT NOT NULL,                 -- SHA-256 (hex) of the content, its name on disk
+    size         INTEGER NOT NULL,
+    content_type TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    PRIMARY KEY (app, path)
+) WITHOUT ROWID;
+CREATE TABLE kv (
+    app        TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+    key        TEXT NOT NULL,
+    value      TEXT NOT NULL,                   -- JSON
+    expires_at INTEGER,                         -- ms; NULL = never
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (app, key)
+) WITHOUT ROWID;
+CREATE TABLE logs (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    app        TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+    at         INTEGER NOT NULL,
+    level      TEXT NOT NULL,
+    message    TEXT NOT NULL,
+    request_id TEXT
+);
+CREATE TABLE schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
+CREATE TABLE secrets (
+    app        TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+    name       TEXT NOT NULL,
+    sealed     BLOB NOT NULL,                   -- AES-GCM nonce + ciphertext + tag
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (app, name)
+) WITHOUT ROWID;
+CREATE INDEX api_keys_app ON api_keys(app);
+CREATE INDEX kv_expiry ON kv(expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX logs_app ON logs(app, id)
