@@ -2,6 +2,8 @@ import Foundation
 public import Hummingbird
 public import Logging
 import NIOCore
+import ServiceLifecycle
+import Services
 
 /// The version this build reports.
 public enum PiCloudVersion {
@@ -11,22 +13,28 @@ public enum PiCloudVersion {
 /// Builds and runs the PiCloud HTTP server with every service it owns, as one `ServiceGroup`
 /// that shuts down gracefully on SIGTERM and SIGINT.
 public enum PiCloudServer {
-    /// Builds the application (not yet running). `onRunning` receives the bound port.
+    /// Opens the store, loads deployments and builds the application (not yet running).
+    /// `onRunning` receives the bound port.
     public static func makeApplication(
         configuration: RuntimeConfiguration,
         logger: Logger,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) throws -> some ApplicationProtocol {
-        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
-        let router = Router()
+    ) async throws -> some ApplicationProtocol {
+        let core = try await PiCloudCore.open(configuration: configuration, logger: logger)
+        let router = Router(context: PiCloudRequestContext.self)
         router.add(middleware: ErrorMiddleware())
+        router.add(middleware: AuthenticationMiddleware(keys: core.services.keys))
         HealthController().register(on: router)
+        OpenAPIController().register(on: router)
+        AdminController(core: core).register(on: router)
+        EndpointController(core: core).register(on: router)
         return Application(
             router: router,
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "PiCloud"
             ),
+            services: backgroundTasks(core),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 logger.notice("PiCloud \(PiCloudVersion.current) listening on http://\(configuration.host):\(port)")
@@ -36,9 +44,25 @@ public enum PiCloudServer {
         )
     }
 
+    static func backgroundTasks(_ core: PiCloudCore) -> [any Service] {
+        let services = core.services
+        let configuration = core.configuration
+        return [
+            PeriodicTask(name: "log flush", interval: .milliseconds(100), logger: core.logger) { try await services.logs.flush() },
+            PeriodicTask(name: "kv expiry", interval: .seconds(60), logger: core.logger) { _ = try await services.kv.purgeExpired() },
+            PeriodicTask(name: "log trim", interval: .seconds(60), logger: core.logger) { _ = try await services.logs.trim(keep: configuration.logRetentionLines) },
+            PeriodicTask(name: "files sweep", interval: .seconds(configuration.filesSweepSeconds), logger: core.logger) {
+                let result = try await services.files.sweep()
+                if result.temporaryFiles + result.unreferencedBlobs > 0 {
+                    core.logger.info("files sweep removed \(result.temporaryFiles) temp files and \(result.unreferencedBlobs) unreferenced blobs")
+                }
+            },
+        ]
+    }
+
     /// Runs until SIGTERM or SIGINT, then finishes in-flight work and returns.
     public static func run(configuration: RuntimeConfiguration, logger: Logger) async throws {
-        let application = try makeApplication(configuration: configuration, logger: logger)
+        let application = try await makeApplication(configuration: configuration, logger: logger)
         try await application.runService()
         logger.notice("PiCloud stopped")
     }

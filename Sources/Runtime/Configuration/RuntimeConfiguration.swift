@@ -1,20 +1,38 @@
+public import Services
+
 /// How `picloud serve` runs, built once from flags and the environment (flags win).
-///
-/// | setting | flag | environment | default |
-/// |---|---|---|---|
-/// | host | `--host` | `PICLOUD_HOST` | `127.0.0.1` |
-/// | port | `--port` | `PICLOUD_PORT` | `8080` |
-/// | data directory | `--data-dir` | `PICLOUD_DATA_DIR` | `./picloud-data` |
-/// | database URL | `--database-url` | `PICLOUD_DATABASE_URL` | none (SQLite in the data directory) |
+/// Every setting is documented in docs/operations.md.
 public struct RuntimeConfiguration: Sendable, Hashable {
-    /// Interface to listen on. `0.0.0.0` listens on every interface.
-    public var host: String
-    /// TCP port; 0 lets the system choose (the chosen port is logged).
-    public var port: Int
-    /// Where SQLite files and stored files live.
-    public var dataDirectory: String
-    /// `postgres://...` to use PostgreSQL instead of the embedded SQLite.
+    /// Interface to listen on (`PICLOUD_HOST`, default 127.0.0.1). `0.0.0.0` listens on every interface.
+    public var host = "127.0.0.1"
+    /// TCP port (`PICLOUD_PORT`, default 8080); 0 lets the system choose (the chosen port is logged).
+    public var port = 8080
+    /// Where the SQLite file, stored files, the admin token and the master key live (`PICLOUD_DATA_DIR`).
+    public var dataDirectory = "./picloud-data"
+    /// `postgres://...` to use PostgreSQL instead of the embedded SQLite (`PICLOUD_DATABASE_URL`).
     public var databaseURL: String?
+    /// The first admin key (`PICLOUD_ADMIN_TOKEN`); generated into the data directory when unset.
+    public var adminToken: String?
+    /// The key that encrypts secrets (`PICLOUD_MASTER_KEY`); generated into the data directory when unset.
+    public var masterKey: String?
+    /// `full` (default) flushes every commit to disk; `normal` survives process crashes only (`PICLOUD_SQLITE_SYNCHRONOUS`).
+    public var durability: SQLiteStorage.Durability = .full
+    /// Largest request body an endpoint accepts (`PICLOUD_MAX_BODY_BYTES`, default 1 MiB).
+    public var maxBodyBytes = 1 << 20
+    /// Largest stored file (`PICLOUD_MAX_FILE_BYTES`, default 10 MiB).
+    public var maxFileBytes = 10 << 20
+    /// VMs per app (`PICLOUD_LUA_POOL_SIZE`, default 2).
+    public var luaPoolSize = 2
+    /// Seconds between heartbeat comments on event streams (`PICLOUD_REALTIME_HEARTBEAT_SEC`, default 30).
+    public var heartbeatSeconds = 30
+    /// Log lines kept per app (`PICLOUD_LOG_RETENTION_LINES`, default 10,000).
+    public var logRetentionLines = 10_000
+    /// Seconds between sweeps of temp files and unreferenced blobs (`PICLOUD_FILES_SWEEP_INTERVAL_SEC`, default 6 h).
+    public var filesSweepSeconds = 6 * 3600
+    /// App folders to create (if missing) and deploy at start (`serve --deploy DIR`).
+    public var deployDirectories: [String] = []
+
+    public init() {}
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "./picloud-data", databaseURL: String? = nil) {
         self.host = host
@@ -27,10 +45,32 @@ public struct RuntimeConfiguration: Sendable, Hashable {
     /// does not parse, naming the variable.
     public init(environment: [String: String]) throws(ConfigurationError) {
         self.init()
-        if let host = environment["PICLOUD_HOST"], !host.isEmpty { self.host = host }
-        if let port = environment["PICLOUD_PORT"], !port.isEmpty { self.port = try Self.port(port, source: "PICLOUD_PORT") }
-        if let directory = environment["PICLOUD_DATA_DIR"], !directory.isEmpty { dataDirectory = directory }
-        if let url = environment["PICLOUD_DATABASE_URL"], !url.isEmpty { databaseURL = url }
+        func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        func integer(_ name: String, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
+            guard let text = value(name) else { return nil }
+            guard let number = Int(text), range.contains(number) else {
+                throw ConfigurationError("\(name) must be an integer from \(range.lowerBound) to \(range.upperBound), got '\(text)'")
+            }
+            return number
+        }
+        if let host = value("PICLOUD_HOST") { self.host = host }
+        if let port = value("PICLOUD_PORT") { self.port = try Self.port(port, source: "PICLOUD_PORT") }
+        if let directory = value("PICLOUD_DATA_DIR") { dataDirectory = directory }
+        databaseURL = value("PICLOUD_DATABASE_URL")
+        adminToken = value("PICLOUD_ADMIN_TOKEN")
+        masterKey = value("PICLOUD_MASTER_KEY")
+        if let mode = value("PICLOUD_SQLITE_SYNCHRONOUS") {
+            guard let durability = SQLiteStorage.Durability(rawValue: mode.lowercased()) else {
+                throw ConfigurationError("PICLOUD_SQLITE_SYNCHRONOUS must be 'full' or 'normal', got '\(mode)'")
+            }
+            self.durability = durability
+        }
+        maxBodyBytes = try integer("PICLOUD_MAX_BODY_BYTES", 1024...(256 << 20)) ?? maxBodyBytes
+        maxFileBytes = try integer("PICLOUD_MAX_FILE_BYTES", 1024...(1 << 30)) ?? maxFileBytes
+        luaPoolSize = try integer("PICLOUD_LUA_POOL_SIZE", 1...64) ?? luaPoolSize
+        heartbeatSeconds = try integer("PICLOUD_REALTIME_HEARTBEAT_SEC", 1...3600) ?? heartbeatSeconds
+        logRetentionLines = try integer("PICLOUD_LOG_RETENTION_LINES", 100...10_000_000) ?? logRetentionLines
+        filesSweepSeconds = try integer("PICLOUD_FILES_SWEEP_INTERVAL_SEC", 1...(7 * 86400)) ?? filesSweepSeconds
     }
 
     /// Parses and checks a port number.
@@ -40,6 +80,8 @@ public struct RuntimeConfiguration: Sendable, Hashable {
         }
         return port
     }
+
+    var heartbeatInterval: Duration { .seconds(heartbeatSeconds) }
 }
 
 /// A configuration value that does not make sense.

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import Services
 
 /// Turns every error into `{"error":{"code","message"}}` with a fitting status, in one place.
@@ -13,6 +14,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 context.logger.error("internal error", metadata: ["error": "\(error.underlying.map { "\($0)" } ?? error.message)"])
             }
             return Self.response(status: Self.status(for: error.code), code: error.code.rawValue, message: error.message)
+        } catch is NIOTooManyBytesError {
+            return Self.response(status: .contentTooLarge, code: ServiceError.Code.payloadTooLarge.rawValue, message: "the request body is too large")
         } catch let error as HTTPError {
             let code = Self.code(for: error.status)
             return Self.response(status: error.status, code: code.rawValue, message: error.body ?? Self.defaultMessage(error.status, request))
@@ -24,7 +27,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
     static func status(for code: ServiceError.Code) -> HTTPResponse.Status {
         switch code {
-        case .invalidInput, .scriptError: .badRequest
+        case .invalidInput: .badRequest
         case .unauthorized: .unauthorized
         case .forbidden: .forbidden
         case .notFound: .notFound

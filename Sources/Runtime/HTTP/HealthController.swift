@@ -1,15 +1,11 @@
 import Hummingbird
+import LuaBridge
 
 /// `GET /healthz`: answers while the process serves requests.
-struct HealthController<Context: RequestContext> {
-    struct Health: ResponseEncodable, Sendable {
-        let status: String
-        let version: String
-    }
-
-    func register(on router: Router<Context>) {
+struct HealthController {
+    func register(on router: Router<PiCloudRequestContext>) {
         router.get("/healthz") { _, _ in
-            Health(status: "ok", version: PiCloudVersion.current)
+            Response.json(["status": "ok", "version": .string(PiCloudVersion.current)])
         }
     }
 }

@@ -1,0 +1,56 @@
+import LuaBridge
+import Services
+import Synchronization
+
+/// A deployment that serves: its manifest, its routes and its VM pool.
+final class ActiveDeployment: Sendable {
+    let app: String
+    let version: Int
+    let manifest: Manifest
+    let pool: LuaPool
+    let createdAt: Milliseconds
+    /// Endpoints, most specific pattern first.
+    let routes: [Manifest.Endpoint]
+
+    init(app: String, version: Int, manifest: Manifest, pool: LuaPool, createdAt: Milliseconds) {
+        self.app = app
+        self.version = version
+        self.manifest = manifest
+        self.pool = pool
+        self.createdAt = createdAt
+        self.routes = manifest.endpoints.sorted { $0.path.specificity.lexicographicallyPrecedes($1.path.specificity) }
+    }
+
+    enum RouteMatch {
+        case found(Manifest.Endpoint, parameters: [String: String])
+        case methodNotAllowed(allowed: [String])
+        case notFound
+    }
+
+    /// The endpoint for a method and a path (split into decoded segments).
+    func route(method: String, path: [String]) -> RouteMatch {
+        var allowed: [String] = []
+        for endpoint in routes {
+            guard let parameters = endpoint.path.match(path) else { continue }
+            if endpoint.method == method || endpoint.method == "*" || (method == "HEAD" && endpoint.method == "GET") {
+                return .found(endpoint, parameters: parameters)
+            }
+            allowed.append(endpoint.method)
+        }
+        return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed: allowed)
+    }
+}
+
+/// The deployments serving now, by app. A new deployment replaces the old one atomically;
+/// requests that already hold the old one finish on it.
+final class AppRegistry: Sendable {
+    private let deployments = Mutex<[String: ActiveDeployment]>([:])
+
+    func deployment(for app: String) -> ActiveDeployment? { deployments.withLock { $0[app] } }
+
+    func activate(_ deployment: ActiveDeployment) { deployments.withLock { $0[deployment.app] = deployment } }
+
+    func remove(app: String) { _ = deployments.withLock { $0.removeValue(forKey: app) } }
+
+    var all: [ActiveDeployment] { deployments.withLock { Array($0.values) } }
+}

@@ -1,0 +1,98 @@
+import Logging
+import LuaBridge
+import Services
+
+/// Turns a manifest and files into a serving deployment: checks the manifest, compiles every
+/// Lua file, runs every handler file's top level in a fresh pool, then stores the deployment
+/// and switches to it. Any failure leaves the running deployment as it was.
+struct Deployer: Sendable {
+    let services: PiCloudServices
+    let registry: AppRegistry
+    let pools: LuaPoolConfiguration
+    let logger: Logger
+
+    static let maxFiles = 500
+    static let maxFileBytes = 512 << 10
+    static let maxTotalBytes = 8 << 20
+
+    /// Deploys and returns the new deployment; throws ``DeploymentError`` listing every problem.
+    func deploy(app: String, manifest text: String, files: [String: String], by keyID: String?) async throws -> ActiveDeployment {
+        _ = try await services.apps.get(app)
+        let (manifest, pool) = try await build(app: app, manifestText: text, files: files)
+        if manifest.name != app {
+            throw DeploymentError(problems: [.init(file: "picloud.toml", line: nil, message: "name: the manifest is for '\(manifest.name)', not for app '\(app)'")])
+        }
+        try await services.storage.setDocIndexes(app: app, indexes: manifest.indexes)
+        let record = try await services.storage.insertDeployment(app: app, manifest: text, files: files, at: Clock.now(), by: keyID)
+        let deployment = ActiveDeployment(app: app, version: record.version, manifest: manifest, pool: pool, createdAt: record.createdAt)
+        registry.activate(deployment)
+        services.logs.append(app: app, level: .info, message: "deployment \(record.version) serving (\(manifest.endpoints.count) endpoints)")
+        return deployment
+    }
+
+    /// Serves the stored current deployment of every app (at start).
+    func loadAll() async throws {
+        for record in try await services.storage.currentDeployments() {
+            do {
+                let (manifest, pool) = try await build(app: record.app, manifestText: record.manifest, files: record.files)
+                registry.activate(ActiveDeployment(app: record.app, version: record.version, manifest: manifest, pool: pool, createdAt: record.createdAt))
+            } catch let error as DeploymentError {
+                logger.error("app \(record.app): deployment \(record.version) does not load: \(error.summary)")
+            }
+        }
+    }
+
+    /// Checks and compiles, and builds a prepared pool.
+    func build(app: String, manifestText: String, files: [String: String]) async throws -> (Manifest, LuaPool) {
+        var problems: [DeploymentError.Problem] = []
+        var manifest: Manifest?
+        do { manifest = try Manifest(text: manifestText) } catch { problems += error.problems }
+        problems += Self.check(files: files)
+        if let manifest {
+            for (index, endpoint) in manifest.endpoints.enumerated() where files[endpoint.handler] == nil {
+                problems.append(.init(file: "picloud.toml", line: nil, message: "endpoints[\(index + 1)].handler: no file '\(endpoint.handler)' in the deployment"))
+            }
+        }
+        guard problems.isEmpty, let manifest else { throw DeploymentError(problems: problems) }
+
+        let handlers = Array(Set(manifest.endpoints.map(\.handler))).sorted()
+        let program: LuaProgram
+        do {
+            program = try LuaProgram(files: files, handlers: handlers, library: Stdlib.chunks)
+        } catch {
+            throw DeploymentError(problems: error.errors.map { .init(file: $0.file ?? "?", line: $0.line, message: $0.message) })
+        }
+        var configuration = pools
+        if let instructions = manifest.limits.instructions { configuration.limits.instructions = instructions }
+        if let timeout = manifest.limits.timeoutMilliseconds { configuration.limits.timeout = .milliseconds(timeout) }
+        if let memory = manifest.limits.memoryMegabytes { configuration.memoryLimit = memory << 20 }
+        let pool = LuaPool(program: program, environment: AppSDK(app: app, services: services).environment, configuration: configuration)
+        do {
+            try await pool.prepare()
+        } catch {
+            throw DeploymentError(problems: [.init(file: error.file ?? "?", line: error.line, message: error.message)])
+        }
+        return (manifest, pool)
+    }
+
+    static func check(files: [String: String]) -> [DeploymentError.Problem] {
+        var problems: [DeploymentError.Problem] = []
+        if files.count > maxFiles { problems.append(.init(file: "", line: nil, message: "a deployment has at most \(maxFiles) files; this one has \(files.count)")) }
+        var total = 0
+        for (path, source) in files.sorted(by: { $0.key < $1.key }) {
+            total += source.utf8.count
+            if !path.hasSuffix(".lua") {
+                problems.append(.init(file: path, line: nil, message: "\(path): only .lua files are deployed"))
+            } else if (try? FileService.validate(path: path)) == nil {
+                problems.append(.init(file: path, line: nil, message: "\(path): not a valid relative path"))
+            } else if path.hasPrefix("picloud/") {
+                problems.append(.init(file: path, line: nil, message: "\(path): the picloud/ folder is reserved for PiCloud's own modules"))
+            }
+            if source.utf8.count > maxFileBytes {
+                problems.append(.init(file: path, line: nil, message: "\(path): larger than \(maxFileBytes / 1024) KiB"))
+            }
+        }
+        if total > maxTotalBytes { problems.append(.init(file: "", line: nil, message: "a deployment holds at most \(maxTotalBytes >> 20) MiB of source")) }
+        return problems
+    }
+}

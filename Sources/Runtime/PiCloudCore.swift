@@ -1,0 +1,63 @@
+import Foundation
+import Logging
+import LuaBridge
+import Services
+
+/// One PiCloud instance: configuration, services, the deployments serving, and the deployer.
+final class PiCloudCore: Sendable {
+    let configuration: RuntimeConfiguration
+    let services: PiCloudServices
+    let registry: AppRegistry
+    let deployer: Deployer
+    let logger: Logger
+
+    private init(configuration: RuntimeConfiguration, services: PiCloudServices, logger: Logger) {
+        self.configuration = configuration
+        self.services = services
+        self.registry = AppRegistry()
+        self.logger = logger
+        self.deployer = Deployer(
+            services: services, registry: registry,
+            pools: LuaPoolConfiguration(size: configuration.luaPoolSize), logger: logger
+        )
+    }
+
+    /// Opens the store, makes sure there is an admin key, loads every app's current deployment,
+    /// and deploys the `deployDirectories`.
+    static func open(configuration: RuntimeConfiguration, logger: Logger) async throws -> PiCloudCore {
+        if let url = configuration.databaseURL {
+            throw ConfigurationError("PostgreSQL (\(url.split(separator: ":").first ?? "")) is not supported by this version yet; leave PICLOUD_DATABASE_URL unset to use the embedded SQLite")
+        }
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        let masterKey = try SecretService.masterKey(environment: configuration.masterKey, dataDirectory: configuration.dataDirectory)
+        let services = try PiCloudServices.embedded(
+            dataDirectory: configuration.dataDirectory, masterKey: masterKey, durability: configuration.durability,
+            maxFileBytes: configuration.maxFileBytes, logger: logger
+        )
+        let core = PiCloudCore(configuration: configuration, services: services, logger: logger)
+        if let generated = try await services.keys.bootstrap(environmentToken: configuration.adminToken, dataDirectory: configuration.dataDirectory) {
+            logger.notice("""
+                created the first admin key (shown once; also in \(configuration.dataDirectory)/admin-token):
+                    \(generated)
+                """)
+        }
+        try await core.deployer.loadAll()
+        for directory in configuration.deployDirectories {
+            try await core.deployFolder(directory)
+        }
+        return core
+    }
+
+    /// Creates the app named in `DIR/picloud.toml` if missing, and deploys the folder.
+    func deployFolder(_ directory: String) async throws {
+        let bundle = try AppFolder.read(directory)
+        let name = try bundle.appName()
+        if try await services.storage.app(named: name) == nil { _ = try await services.apps.create(name: name) }
+        do {
+            let deployment = try await deployer.deploy(app: name, manifest: bundle.manifest, files: bundle.files, by: nil)
+            logger.notice("deployed \(directory) as app '\(name)' version \(deployment.version)")
+        } catch let error as DeploymentError {
+            throw ConfigurationError("cannot deploy \(directory):\n" + error.problems.map { "  \($0.file)\($0.line.map { ":\($0)" } ?? ""): \($0.message)" }.joined(separator: "\n"))
+        }
+    }
+}

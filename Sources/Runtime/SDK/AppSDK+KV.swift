@@ -1,0 +1,52 @@
+import LuaBridge
+import Services
+
+extension AppSDK {
+    /// `kv.get/set/delete/incr/list`.
+    var kvLibrary: LuaLibrary {
+        let kv = services.kv
+        let app = app
+        return LuaLibrary(name: "kv", functions: [
+            "get": { call in
+                let key = try call.string(1)
+                return waiting(call) {
+                    guard let entry = try await kv.get(app: app, key: key) else { return .value(.nil) }
+                    return .value(try LuaJSON.decode(entry.value))
+                }
+            },
+            "set": { call in
+                let key = try call.string(1)
+                let value = try call.value(2)
+                guard value != .nil else { throw LuaArgumentError(position: 2, message: "value expected (use kv.delete to remove a key)") }
+                let bytes = try jsonBytes(value, what: "kv.set")
+                let ttl = try call.optionalTable(3)?["ttl"]?.doubleValue
+                return waiting(call) {
+                    try await kv.set(app: app, key: key, value: bytes, ttl: ttl)
+                    return .none
+                }
+            },
+            "delete": { call in
+                let key = try call.string(1)
+                return waiting(call) { .value(.boolean(try await kv.delete(app: app, key: key))) }
+            },
+            "incr": { call in
+                let key = try call.string(1)
+                let delta = try call.optionalInteger(2) ?? 1
+                return waiting(call) { .value(.integer(try await kv.increment(app: app, key: key, by: delta))) }
+            },
+            "list": { call in
+                let prefix = try call.optionalString(1) ?? ""
+                let options = try call.optionalTable(2)
+                let limit = Int(options?["limit"]?.integerValue ?? 100)
+                let after = options?["after"]?.stringValue
+                return waiting(call) {
+                    let entries = try await kv.list(app: app, prefix: prefix, after: after, limit: limit + 1)
+                    let page = entries.prefix(limit)
+                    let items: [LuaValue] = try page.map { .object(["key": .string($0.key), "value": try LuaJSON.decode($0.value)]) }
+                    let next: LuaValue = entries.count > limit ? page.last.map { .string($0.key) } ?? .nil : .nil
+                    return .values([.array(items), next])
+                }
+            },
+        ])
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import Logging
+import LuaBridge
+import Services
+
+/// The Lua SDK of one app: `kv`, `docs`, `files`, `log`, `time`, `uuid`, `crypto`, `secrets`
+/// (and `json`, `print`, `require` from LuaBridge). Every function is bound to the app's name
+/// when the environment is built, so a script has no way to name another app's data.
+struct AppSDK: Sendable {
+    let app: String
+    let services: PiCloudServices
+
+    var environment: LuaEnvironment {
+        let logs = services.logs
+        let app = app
+        return LuaEnvironment(
+            libraries: [kvLibrary, docsLibrary, filesLibrary, logLibrary, timeLibrary, cryptoLibrary, secretsLibrary, globals],
+            print: { line, context in
+                logs.append(app: app, level: .info, message: line, requestID: (context as? InvocationContext)?.requestID)
+            }
+        )
+    }
+
+    /// Runs a service call while the script waits, turning service errors into script errors
+    /// named after the function (`kv.set: ...`). Internal faults are logged, not shown.
+    func waiting(_ call: LuaHostCall, _ body: @escaping @Sendable () async throws -> LuaHostResult) -> LuaHostResult {
+        let name = call.name
+        let logger = services.logger
+        return .suspend {
+            do {
+                return try await body()
+            } catch let error as ServiceError {
+                if error.code == .internal {
+                    logger.error("\(name) failed", metadata: ["error": "\(error.underlying.map { "\($0)" } ?? error.message)"])
+                    throw LuaScriptError("\(name): internal error")
+                }
+                throw LuaScriptError(error.message.hasPrefix(name) ? error.message : "\(name): \(error.message)")
+            } catch let error as LuaScriptError {
+                throw error
+            } catch let error as LuaJSONError {
+                throw LuaScriptError("\(name): \(error.message)")
+            } catch {
+                logger.error("\(name) failed", metadata: ["error": "\(error)"])
+                throw LuaScriptError("\(name): internal error")
+            }
+        }
+    }
+}
+
+/// JSON bytes for storage from a script's value; strings must be UTF-8.
+func jsonBytes(_ value: LuaValue, what: String) throws -> [UInt8] {
+    do {
+        return try LuaJSON.encode(value)
+    } catch {
+        throw LuaScriptError("\(what): \(error.message)")
+    }
+}
