@@ -6,11 +6,11 @@ DATA ?= ./picloud-data
 
 .PHONY: run test build bench clean
 
-## run: install what is missing, build a release binary, and serve on $(PORT)
+## run: install what is missing, build a release binary, and serve on $(PORT) with the examples deployed
 run:
 	@$(ENV) scripts/deps.sh run
 	@$(ENV) swift build -c release --product picloud
-	@$(ENV) .build/release/picloud serve --port $(PORT) --data-dir $(DATA)
+	@$(ENV) .build/release/picloud serve --port $(PORT) --data-dir $(DATA) --deploy examples/notes --deploy examples/shortener
 
 ## test: install what is missing, build, and run every test
 test:

@@ -7,6 +7,7 @@ purpose=${1:-run}
 
 need=()
 pkg-config --exists lua5.4 2>/dev/null || need+=(liblua5.4-dev)
+pkg-config --exists sqlite3 2>/dev/null || need+=(libsqlite3-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 if [ "$purpose" = test ]; then
   command -v lua5.4 >/dev/null || need+=(lua5.4)

@@ -81,11 +81,16 @@ struct Dev: AsyncParsableCommand {
             let result = try await Deploy.deploy(folder, as: name, with: client, createIfMissing: true)
             let elapsed = ContinuousClock.now - started
             let milliseconds = Int(Double(elapsed.components.attoseconds) / 1e15) + Int(elapsed.components.seconds) * 1000
-            print("[\(Self.time())] deployed '\(name)' version \(result.version) in \(milliseconds) ms — http://127.0.0.1:\(port)/apps/\(name)/api")
-            for endpoint in result.endpoints { print("    \(endpoint)") }
+            say("[\(Self.time())] deployed '\(name)' version \(result.version) in \(milliseconds) ms — http://127.0.0.1:\(port)/apps/\(name)/api")
+            for endpoint in result.endpoints { say("    \(endpoint)") }
         } catch {
-            print("[\(Self.time())] \(error)")
+            say("[\(Self.time())] \(error)")
         }
+    }
+
+    /// Writes a line at once (print's buffer would hold it back when the output is a pipe).
+    static func say(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 
     static func time() -> String {

@@ -1,0 +1,151 @@
+import AsyncHTTPClient
+import Foundation
+import LuaBridge
+import NIOCore
+import NIOHTTP1
+import Services
+import Testing
+
+/// The real binary, started and stopped like a user (or a crash) would.
+@Suite("picloud as a process: restarts and crashes")
+struct ProcessTests {
+    final class Server: @unchecked Sendable {
+        let process = Process()
+        let port: Int
+        let dataDirectory: String
+
+        init(dataDirectory: String, extraArguments: [String] = []) async throws {
+            let binary = ServeProcessTests.binary
+            self.dataDirectory = dataDirectory
+            process.executableURL = binary
+            process.arguments = ["serve", "--port", "0", "--data-dir", dataDirectory] + extraArguments
+            var environment = ProcessInfo.processInfo.environment
+            environment["PICLOUD_ADMIN_TOKEN"] = Harness.adminToken
+            process.environment = environment
+            let errors = Pipe()
+            process.standardError = errors
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            port = try await ServeProcessTests.listeningPort(in: errors.fileHandleForReading)
+            // keep draining the log so the process never blocks on a full pipe
+            let handle = errors.fileHandleForReading
+            Thread.detachNewThread { while !handle.availableData.isEmpty {} }
+        }
+
+        func request(_ method: HTTPMethod, _ path: String, json: LuaValue? = nil) async throws -> (status: Int, json: LuaValue) {
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+            request.method = method
+            request.headers.add(name: "Authorization", value: "Bearer \(Harness.adminToken)")
+            if let json {
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(bytes: try LuaJSON.encode(json)))
+            }
+            let response = try await Harness.client.execute(request, timeout: .seconds(20))
+            var body = try await response.body.collect(upTo: 16 << 20)
+            return (Int(response.status.code), (try? LuaJSON.decode(body.readBytes(length: body.readableBytes) ?? [])) ?? .nil)
+        }
+
+        func stop(signal: Int32) async -> Int32 {
+            kill(process.processIdentifier, signal)
+            _ = await ServeProcessTests.waitForExit(process, seconds: 15)
+            return process.terminationStatus
+        }
+    }
+
+    static let manifest = """
+        name = "store"
+        [[endpoints]]
+        method = "POST"
+        path = "/write/:n"
+        handler = "handlers/write.lua"
+        [[endpoints]]
+        method = "GET"
+        path = "/read/:n"
+        handler = "handlers/read.lua"
+        """
+    static let files = [
+        "handlers/write.lua": """
+            return function(req)
+              local n = req.params.n
+              kv.set("k" .. n, { n = tonumber(n) })
+              docs.insert("rows", { id = "r" .. n, n = tonumber(n) })
+              files.put("blob/" .. n, string.rep(string.char(65 + tonumber(n) % 26), 2000 + tonumber(n)))
+              return { status = 201, json = { n = tonumber(n) } }
+            end
+            """,
+        "handlers/read.lua": """
+            return function(req)
+              local n = req.params.n
+              local content = files.get("blob/" .. n)
+              return { json = { kv = kv.get("k" .. n), doc = docs.get("rows", "r" .. n), size = content and #content or -1,
+                whole = content == string.rep(string.char(65 + tonumber(n) % 26), 2000 + tonumber(n)) } }
+            end
+            """,
+    ]
+
+    static func freshDirectory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("picloud-process-\(UUID().uuidString)").path
+    }
+
+    @Test("data and the deployment survive a SIGTERM restart")
+    func restart() async throws {
+        let directory = Self.freshDirectory()
+        let first = try await Server(dataDirectory: directory)
+        #expect(try await first.request(.POST, "/admin/apps", json: ["name": "store"]).status == 201)
+        let deployment = try await first.request(.PUT, "/admin/apps/store/deployment", json: ["manifest": .string(Self.manifest), "files": .object(Self.files.mapValues(LuaValue.string))])
+        #expect(deployment.status == 201)
+        for n in 1...5 { #expect(try await first.request(.POST, "/apps/store/api/write/\(n)").status == 201) }
+        #expect(await first.stop(signal: SIGTERM) == 0)
+
+        let second = try await Server(dataDirectory: directory)
+        for n in 1...5 {
+            let answer = try await second.request(.GET, "/apps/store/api/read/\(n)")
+            #expect(answer.status == 200)
+            #expect(answer.json["kv"] == ["n": .integer(Int64(n))] && answer.json["whole"] == true)
+        }
+        #expect(try await second.request(.GET, "/admin/apps/store/deployment").json["version"] == 1)
+        #expect(await second.stop(signal: SIGTERM) == 0)
+    }
+
+    @Test("SIGKILL during writes loses no acknowledged write and leaves no torn file")
+    func crash() async throws {
+        let directory = Self.freshDirectory()
+        let server = try await Server(dataDirectory: directory)
+        _ = try await server.request(.POST, "/admin/apps", json: ["name": "store"])
+        _ = try await server.request(.PUT, "/admin/apps/store/deployment", json: ["manifest": .string(Self.manifest), "files": .object(Self.files.mapValues(LuaValue.string))])
+
+        // Four writers go as fast as they can; the server is killed while they run.
+        let acknowledged = AcknowledgedWrites()
+        let writers = (0..<4).map { writer in
+            Task {
+                var n = writer
+                while !Task.isCancelled {
+                    guard let answer = try? await server.request(.POST, "/apps/store/api/write/\(n)"), answer.status == 201 else { break }
+                    await acknowledged.add(n)
+                    n += 4
+                }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(700))
+        kill(server.process.processIdentifier, SIGKILL)
+        for writer in writers { _ = await writer.value }
+        let written = await acknowledged.all
+        #expect(written.count > 10, "only \(written.count) writes were acknowledged before the kill")
+
+        let restarted = try await Server(dataDirectory: directory)
+        for n in written.sorted() {
+            let answer = try await restarted.request(.GET, "/apps/store/api/read/\(n)")
+            #expect(answer.json["kv"] == ["n": .integer(Int64(n))], "write \(n) lost")
+            #expect(answer.json["doc"]?["n"] == .integer(Int64(n)), "doc \(n) lost")
+            #expect(answer.json["whole"] == true, "file \(n) is not whole")
+        }
+        #expect(await restarted.stop(signal: SIGTERM) == 0)
+        let storage = try SQLiteStorage(path: directory + "/picloud.sqlite")
+        #expect(try await storage.integrityCheck() == "ok")
+    }
+
+    actor AcknowledgedWrites {
+        var all: Set<Int> = []
+        func add(_ n: Int) { all.insert(n) }
+    }
+}
