@@ -4,7 +4,7 @@ ENV := source scripts/env.sh &&
 PORT ?= 8080
 DATA ?= ./picloud-data
 
-.PHONY: run test build bench clean
+.PHONY: run test build bench bench-http clean
 
 ## run: install what is missing, build a release binary, and serve on $(PORT) with the examples deployed
 run:
@@ -26,6 +26,11 @@ build:
 bench:
 	@$(ENV) scripts/deps.sh run
 	@$(ENV) swift run -c release lua-bench
+
+## bench-http: requests/s and latency of example endpoints with wrk (results in bench/results/)
+bench-http:
+	@$(ENV) scripts/deps.sh run
+	@bench/http/run.sh
 
 clean:
 	rm -rf .build

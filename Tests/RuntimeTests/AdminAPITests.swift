@@ -66,6 +66,12 @@ struct AdminAPITests {
             let instance = try await server.key(nil, ["app:read"])
             #expect(try await server.request(.GET, "/admin/apps/b", token: instance).status == 200)
             #expect(try await server.request(.GET, "/admin/keys", token: instance).status == 403)
+            let instanceID = try #require(try await server.request(.GET, "/admin/keys").json["items"].flatMap { items -> String? in
+                guard case .array(let list) = items else { return nil }
+                return list.first { $0["scopes"] == ["app:read"] }?["id"]?.stringValue
+            })
+            #expect(try await server.request(.DELETE, "/admin/keys/\(instanceID)").status == 204)
+            #expect(try await server.request(.GET, "/admin/apps/b", token: instance).status == 401)
         }
     }
 

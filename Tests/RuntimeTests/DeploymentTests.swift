@@ -1,5 +1,6 @@
 import Foundation
 import LuaBridge
+import Services
 import NIOHTTP1
 import Testing
 
@@ -61,6 +62,20 @@ struct DeploymentTests {
             #expect(details.allSatisfy { $0["line"] == 1 })
             #expect(try await server.call("shop", .GET, "/hello").text == "old")
             #expect(try await server.request(.GET, "/admin/apps/shop/deployment").json["version"] == 1)
+        }
+    }
+
+    @Test("indexes declared in the manifest become SQL expression indexes")
+    func indexes() async throws {
+        try await Harness.run { server in
+            let answer = try await server.deploy("shop", manifest: Self.manifest + "\n[[indexes]]\ncollection = \"orders\"\nfields = [\"status\", \"customer.id\"]\n",
+                                                files: ["handlers/hello.lua": "return function() end"])
+            #expect(answer.status == 201)
+            let storage = try SQLiteStorage(path: server.dataDirectory + "/picloud.sqlite")
+            #expect(try await storage.docIndexNames() == ["docs_field_customer__id", "docs_field_status"])
+            let bad = try await server.deploy("shop", manifest: Self.manifest + "\n[[indexes]]\ncollection = \"orders\"\nfield = \"a;b\"\n",
+                                             files: ["handlers/hello.lua": "return function() end"], create: false)
+            #expect(bad.status == 400 && bad.text.contains("invalid field name"))
         }
     }
 

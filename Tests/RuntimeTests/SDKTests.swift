@@ -20,7 +20,7 @@ struct SDKTests {
                 kv.set("user:1", { name = "Ada", tags = json.array() })
                 kv.set("user:2", "Bob")
                 kv.set("user:3", 3.5, { ttl = 60 })
-                kv.set("temp", true, { ttl = 0.05 })
+                kv.set("temp", true, { ttl = 1 })
                 local before = kv.get("temp")
                 local first, after = kv.list("user:", { limit = 2 })
                 local rest = kv.list("user:", { after = after })
@@ -45,7 +45,7 @@ struct SDKTests {
             #expect(json["bad"]?.stringValue?.contains("invalid kv key") == true)
             #expect(json["missing"]?.stringValue?.contains("bad argument #2 to 'kv.set'") == true)
             #expect(json["deleted"] == true && json["again"] == false && json["gone"] == true)
-            try await Task.sleep(for: .milliseconds(80))
+            try await Task.sleep(for: .milliseconds(1100))
             #expect(try await server.request(.GET, "/admin/apps/sdk/kv?prefix=temp").json["items"] == [])
         }
     }

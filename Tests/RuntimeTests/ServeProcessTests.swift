@@ -40,20 +40,24 @@ struct ServeProcessTests {
         #expect(process.terminationReason == .exit)
     }
 
-    /// Reads the log until the "listening on" line and returns its port.
+    /// Reads the log until the "listening on" line and returns its port (reading on a thread of
+    /// its own: a blocking read on the cooperative pool would starve other tests' servers).
     static func listeningPort(in handle: FileHandle) async throws -> Int {
-        var seen = ""
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            let chunk = handle.availableData
-            if chunk.isEmpty { break }
-            seen += String(decoding: chunk, as: UTF8.self)
-            if let range = seen.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
-                let match = seen[range]
-                if let port = Int(match.split(separator: ":").last ?? "") { return port }
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                var seen = ""
+                while true {
+                    let chunk = handle.availableData
+                    if chunk.isEmpty { break }
+                    seen += String(decoding: chunk, as: UTF8.self)
+                    if let range = seen.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+                       let port = Int(seen[range].split(separator: ":").last ?? "") {
+                        return continuation.resume(returning: port)
+                    }
+                }
+                continuation.resume(throwing: ServeError(message: "no 'listening on' line; output: \(seen)"))
             }
         }
-        throw ServeError(message: "no 'listening on' line; output: \(seen)")
     }
 
     static func waitForExit(_ process: Process, seconds: Double) async -> Bool {

@@ -50,22 +50,13 @@ struct WalkthroughTests {
 
         for step in steps {
             try await Task.sleep(for: .milliseconds(250)) // a reader is slower than a script (logs flush every 100 ms)
-            let shell = Process()
-            shell.executableURL = URL(fileURLWithPath: "/bin/bash")
-            shell.arguments = ["-c", step.command.replacingOccurrences(of: "localhost:8080", with: "localhost:\(port)")]
-            shell.currentDirectoryURL = work
             var environment = ProcessInfo.processInfo.environment
             environment["PATH"] = ServeProcessTests.binary.deletingLastPathComponent().path + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
             environment["PICLOUD_URL"] = "http://127.0.0.1:\(port)"
             environment.removeValue(forKey: "PICLOUD_TOKEN")
-            shell.environment = environment
-            let output = Pipe()
-            shell.standardOutput = output
-            shell.standardError = output
-            try shell.run()
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            shell.waitUntilExit()
-            #expect(shell.terminationStatus == 0, "\(step.command) failed: \(text)")
+            let command = step.command.replacingOccurrences(of: "localhost:8080", with: "localhost:\(port)")
+            let (status, text) = try await runProcess(URL(fileURLWithPath: "/bin/bash"), ["-c", command], in: work, environment: environment)
+            #expect(status == 0, "\(step.command) failed: \(text)")
             let lines = text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
             #expect(lines.count == step.expected.count, "\(step.command) printed:\n\(text)")
             for (line, pattern) in zip(lines, step.expected) {

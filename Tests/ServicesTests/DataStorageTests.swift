@@ -22,10 +22,10 @@ struct KVTests {
     func ttl() async throws {
         let store = try await TestStore()
         let kv = KVService(storage: store.storage)
-        try await kv.set(app: "demo", key: "short", value: store.json("1"), ttl: 0.05)
-        try await kv.set(app: "demo", key: "long", value: store.json("2"), ttl: 60)
+        try await kv.set(app: "demo", key: "short", value: store.json("1"), ttl: 1.5)
+        try await kv.set(app: "demo", key: "long", value: store.json("2"), ttl: 3600)
         #expect(try await kv.get(app: "demo", key: "short") != nil)
-        try await Task.sleep(for: .milliseconds(80))
+        try await Task.sleep(for: .milliseconds(1600))
         #expect(try await kv.get(app: "demo", key: "short") == nil)
         #expect(try await kv.list(app: "demo", prefix: "").map(\.key) == ["long"])
         #expect(try await kv.delete(app: "demo", key: "short") == false)

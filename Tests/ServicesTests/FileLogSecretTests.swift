@@ -96,6 +96,8 @@ struct SecretTests {
         let store = try await TestStore()
         let key = try SecretService.masterKey(environment: nil, dataDirectory: store.directory)
         #expect(try SecretService.masterKey(environment: nil, dataDirectory: store.directory) == key)
+        let permissions = try FileManager.default.attributesOfItem(atPath: store.directory + "/master-key")[.posixPermissions] as? Int
+        #expect(permissions == 0o600)
         let secrets = SecretService(storage: store.storage, masterKey: key)
         try await secrets.set(app: "demo", name: "STRIPE_KEY", value: Array("sk_live_123".utf8))
         #expect(try await secrets.get(app: "demo", name: "STRIPE_KEY") == Array("sk_live_123".utf8))

@@ -31,7 +31,7 @@ extension AppSDK {
             "now": { _ in .value(.number((Date().timeIntervalSince1970 * 1000).rounded() / 1000)) },
             "ms": { _ in .value(.integer(Clock.now())) },
             "iso": { call in
-                let seconds = try call.optionalInteger(1).map(Double.init) ?? ((try? call.number(1)) ?? Date().timeIntervalSince1970)
+                let seconds = try call.value(1) == .nil ? Date().timeIntervalSince1970 : call.number(1)
                 let formatter = ISO8601DateFormatter()
                 formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
                 return .value(.string(formatter.string(from: Date(timeIntervalSince1970: seconds))))

@@ -1,0 +1,78 @@
+import Foundation
+import LuaBridge
+import Testing
+
+/// The client commands against a running server.
+@Suite("picloud commands")
+struct CLITests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// Runs `picloud` with arguments; returns exit status and output.
+    func picloud(_ arguments: [String], port: Int, token: String? = Harness.adminToken, input: String? = nil) async throws -> (status: Int32, output: String) {
+        try await runProcess(ServeProcessTests.binary, arguments + ["--url", "http://127.0.0.1:\(port)"] + (token.map { ["--token", $0] } ?? []), input: input)
+    }
+
+    @Test("deploy, apps, invoke, keys, secrets and logs work against a server; errors exit non-zero with the reason")
+    func commands() async throws {
+        try await Harness.run { server in
+            let port = server.port
+            let notes = Self.root.appendingPathComponent("examples/notes").path
+            let deployed = try await picloud(["deploy", notes], port: port)
+            #expect(deployed.status == 0 && deployed.output.contains("deployed") && deployed.output.contains("version 1"), "\(deployed.output)")
+            #expect(deployed.output.contains("DELETE /apps/notes/api/notes/:id (key)"))
+            #expect(try await picloud(["apps", "list"], port: port).output.contains("notes\tversion 1"))
+            #expect(try await picloud(["apps", "create", "scratch"], port: port).status == 0)
+            let refused = try await picloud(["apps", "delete", "scratch"], port: port)
+            #expect(refused.status != 0 && refused.output.contains("--yes"))
+            #expect(try await picloud(["apps", "delete", "scratch", "--yes"], port: port).status == 0)
+
+            let created = try await picloud(["invoke", "notes", "POST", "/notes", "--data", #"{"title": "from the cli"}"#, "--header", "Content-Type: application/json"], port: port)
+            #expect(created.status == 0 && created.output.contains("HTTP 201") && created.output.contains("from the cli"), "\(created.output)")
+            let missing = try await picloud(["invoke", "notes", "GET", "/notes/nope"], port: port)
+            #expect(missing.status != 0 && missing.output.contains("HTTP 404"))
+
+            let key = try await picloud(["keys", "create", "--app", "notes", "--scopes", "invoke,data:read", "--name", "cli"], port: port)
+            let secret = try #require(key.output.split(separator: "\n").first.map(String.init))
+            #expect(secret.hasPrefix("pc_"))
+            let listed = try await picloud(["keys", "list", "--app", "notes"], port: port)
+            #expect(listed.output.contains("cli") && listed.output.contains("data:read,invoke") && !listed.output.contains(secret))
+            let id = try #require(listed.output.split(separator: "\t").first.map(String.init))
+            #expect(try await picloud(["keys", "revoke", id, "--app", "notes"], port: port).status == 0)
+            #expect(try await picloud(["keys", "revoke", id, "--app", "notes"], port: port).status != 0)
+
+            #expect(try await picloud(["secrets", "set", "notes", "API_KEY"], port: port, input: "from-stdin\n").status == 0)
+            let secrets = try await picloud(["secrets", "list", "notes"], port: port)
+            #expect(secrets.output.contains("API_KEY") && !secrets.output.contains("from-stdin"))
+            #expect(try await picloud(["secrets", "delete", "notes", "API_KEY"], port: port).status == 0)
+
+            try await Task.sleep(for: .milliseconds(300))
+            let logs = try await picloud(["logs", "notes"], port: port)
+            #expect(logs.status == 0 && logs.output.contains("note created"), "\(logs.output)")
+
+            let noKey = try await picloud(["apps", "list"], port: port, token: "pc_wrong-key-for-the-cli-test")
+            #expect(noKey.status != 0 && noKey.output.contains("401"))
+        }
+    }
+
+    @Test("a refused deployment prints every problem as file:line: message")
+    func refusedDeploy() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("picloud-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("handlers"), withIntermediateDirectories: true)
+        try "name = \"broken\"\n[[endpoints]]\nmethod = \"GET\"\npath = \"/\"\nhandler = \"handlers/a.lua\"\n".write(to: folder.appendingPathComponent("picloud.toml"), atomically: true, encoding: .utf8)
+        try "return function()\n  return 1 +\nend\n".write(to: folder.appendingPathComponent("handlers/a.lua"), atomically: true, encoding: .utf8)
+        try await Harness.run { server in
+            let result = try await picloud(["deploy", folder.path], port: server.port)
+            #expect(result.status != 0)
+            #expect(result.output.contains("deployment refused, nothing changed"))
+            #expect(result.output.contains("handlers/a.lua:3:"), "\(result.output)")
+        }
+    }
+
+    @Test("every command explains itself in --help")
+    func help() async throws {
+        for command in ["serve", "dev", "deploy", "apps", "keys", "logs", "invoke", "secrets"] {
+            let (status, text) = try await runProcess(ServeProcessTests.binary, [command, "--help"])
+            #expect(status == 0 && text.contains("OVERVIEW:") && text.contains("USAGE:"), "\(command)")
+        }
+    }
+}

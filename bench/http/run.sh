@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# HTTP benchmarks of PiCloud with wrk on loopback, each next to a baseline from the same run:
+#   hello     GET of an endpoint returning a small JSON object   vs  GET /healthz (no Lua)
+#   kv        GET of an endpoint doing one kv.get and one kv.set  vs  the hello endpoint
+# kv runs twice: with PICLOUD_SQLITE_SYNCHRONOUS=full (the default: every commit on disk before
+# the answer) and =normal. Results: bench/results/http-<date>.{csv,md}.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/env.sh
+command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+swift build -c release --product picloud >/dev/null
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-32}
+date=$(date -u +%F)
+out=bench/results/http-$date
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+start_server() { # $1 = synchronous mode
+  local log=$work/server-$1.log
+  PICLOUD_SQLITE_SYNCHRONOUS=$1 PICLOUD_LOG_LEVEL=warning .build/release/picloud serve --port 0 --data-dir "$work/data-$1" --deploy bench/http/app --log-level notice 2>"$log" &
+  server=$!
+  for _ in $(seq 100); do
+    port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$log" | grep -o '[0-9]*$' || true)
+    [ -n "$port" ] && return 0
+    sleep 0.1
+  done
+  echo "server did not start"; cat "$log"; exit 1
+}
+
+measure() { # name url -> "rps p50_ms p99_ms"
+  wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$2" > "$work/$1.txt"
+  python3 - "$work/$1.txt" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+def ms(v):
+    n, unit = re.match(r"([\d.]+)(us|ms|s)", v).groups()
+    return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+p50 = ms(re.search(r"50%\s+(\S+)", text).group(1))
+p99 = ms(re.search(r"99%\s+(\S+)", text).group(1))
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+if errors: sys.exit(f"{errors.group(1)} failed requests:\n{text}")
+print(f"{rps:.0f} {p50:.2f} {p99:.2f}")
+PY
+}
+
+rss() { awk '/VmRSS/ {print $2}' /proc/$server/status; }
+
+echo "name,rps,p50_ms,p99_ms,baseline,baseline_rps,ratio,rss_kb" > "$out.csv"
+row() { # name result baseline_name baseline_result
+  read -r rps p50 p99 <<<"$2"; read -r brps _ _ <<<"$4"
+  ratio=$(python3 -c "print(f'{$rps/$brps:.2f}')")
+  echo "$1,$rps,$p50,$p99,$3,$brps,$ratio,$(rss)" >> "$out.csv"
+  printf '| %s | %s | %s | %s | %s (%s req/s) | %s |\n' "$1" "$rps" "$p50" "$p99" "$3" "$brps" "$ratio" >> "$out.md"
+}
+
+{
+  echo "# HTTP benchmarks ($date)"
+  echo
+  echo "\`bench/http/run.sh\`: wrk -t2 -c$CONNECTIONS -d$DURATION on loopback, release build, $(nproc) cores shared by wrk and PiCloud."
+  echo
+  echo "| endpoint | req/s | p50 ms | p99 ms | baseline | ratio |"
+  echo "|---|---|---|---|---|---|"
+} > "$out.md"
+
+start_server full
+base="http://127.0.0.1:$port"
+curl -sf "$base/apps/bench/api/hello" >/dev/null
+healthz=$(measure healthz "$base/healthz")
+hello=$(measure hello "$base/apps/bench/api/hello")
+kv_full=$(measure kv-full "$base/apps/bench/api/kv")
+row "hello (Lua handler, JSON)" "$hello" "/healthz, no Lua" "$healthz"
+row "kv.get + kv.set, synchronous=full" "$kv_full" "hello" "$hello"
+kill $server; wait $server 2>/dev/null || true
+
+start_server normal
+base="http://127.0.0.1:$port"
+kv_normal=$(measure kv-normal "$base/apps/bench/api/kv")
+row "kv.get + kv.set, synchronous=normal" "$kv_normal" "hello" "$hello"
+kill $server; wait $server 2>/dev/null || true
+
+cat "$out.md"
+echo "wrote $out.csv and $out.md"
