@@ -32,9 +32,7 @@ extension AppSDK {
             },
             "list": { call in
                 let prefix = try call.optionalString(1) ?? ""
-                let options = try call.optionalTable(2)
-                let limit = Int(options?["limit"]?.integerValue ?? 100)
-                let after = options?["after"]?.stringValue
+                let (limit, after) = try call.page(2)
                 return waiting(call) {
                     .value(.array(try await files.list(app: app, prefix: prefix, after: after, limit: limit).map(fileInfo)))
                 }

@@ -36,9 +36,7 @@ extension AppSDK {
             },
             "list": { call in
                 let prefix = try call.optionalString(1) ?? ""
-                let options = try call.optionalTable(2)
-                let limit = Int(options?["limit"]?.integerValue ?? 100)
-                let after = options?["after"]?.stringValue
+                let (limit, after) = try call.page(2)
                 return waiting(call) {
                     let entries = try await kv.list(app: app, prefix: prefix, after: after, limit: limit + 1)
                     let page = entries.prefix(limit)

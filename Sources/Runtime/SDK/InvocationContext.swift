@@ -26,4 +26,12 @@ struct InvocationContext: Sendable {
 extension LuaHostCall {
     /// The request id of the calling invocation, if it is one.
     var requestID: String? { (context as? InvocationContext)?.requestID }
+
+    /// `{ limit = n, after = key }` of a listing call (limit 1 to 1000, default 100).
+    func page(_ position: Int) throws -> (limit: Int, after: String?) {
+        let options = try optionalTable(position)
+        let limit = options?["limit"]?.integerValue ?? 100
+        guard (1...1000).contains(limit) else { throw LuaArgumentError(position: position, message: "limit must be an integer from 1 to 1000") }
+        return (Int(limit), options?["after"]?.stringValue)
+    }
 }

@@ -61,22 +61,22 @@ func grdb(path: String, synchronous: String) async throws -> Result {
 }
 
 func sqliteNIO(path: String, synchronous: String) async throws -> Result {
-    let writer = try await SQLiteConnection.open(storage: .file(path: path))
+    let writer = try await SQLiteNIO.SQLiteConnection.open(storage: .file(path: path))
     for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = \(synchronous)", schema] {
         try await writer.query(pragma, []) { _ in }
     }
-    var connections: [SQLiteConnection] = []
-    for _ in 0..<readers { connections.append(try await SQLiteConnection.open(storage: .file(path: path))) }
+    var connections: [SQLiteNIO.SQLiteConnection] = []
+    for _ in 0..<readers { connections.append(try await SQLiteNIO.SQLiteConnection.open(storage: .file(path: path))) }
     var result = Result()
     result.writesPerSecond = Double(writes) / (try await seconds {
         for index in 0..<writes {
-            try await writer.query(upsert, [.text("key\(index)"), .text("{\"n\":\(index)}")]) { _ in }
+            try await writer.query(upsert, [SQLiteData.text("key\(index)"), SQLiteData.text("{\"n\":\(index)}")]) { _ in }
         }
     })
     let reader = connections[0]
     result.readsPerSecond = Double(reads) / (try await seconds {
         for index in 0..<reads {
-            try await reader.query(select, [.text("key\(index % writes)")]) { _ in }
+            try await reader.query(select, [SQLiteData.text("key\(index % writes)")]) { _ in }
         }
     })
     result.concurrentReadsPerSecond = Double(reads) / (try await seconds {
@@ -84,7 +84,7 @@ func sqliteNIO(path: String, synchronous: String) async throws -> Result {
             for (number, connection) in connections.enumerated() {
                 group.addTask {
                     for index in stride(from: number, to: reads, by: readers) {
-                        try await connection.query(select, [.text("key\(index % writes)")]) { _ in }
+                        try await connection.query(select, [SQLiteData.text("key\(index % writes)")]) { _ in }
                     }
                 }
             }
