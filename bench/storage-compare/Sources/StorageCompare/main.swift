@@ -25,6 +25,18 @@ struct Result {
     var writesPerSecond = 0.0
     var readsPerSecond = 0.0
     var concurrentReadsPerSecond = 0.0
+    var unsafeReadsPerSecond = 0.0
+    var unsafeConcurrentReadsPerSecond = 0.0
+    var syncConcurrentReadsPerSecond = 0.0
+}
+
+/// GRDB's synchronous read on a thread of a global queue, bridged to async.
+func syncRead(_ pool: DatabasePool, _ key: String) async throws -> String? {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async {
+            continuation.resume(with: Swift.Result<String?, any Error> { try pool.unsafeRead { db in try String.fetchOne(db.cachedStatement(sql: select), arguments: [key]) } })
+        }
+    }
 }
 
 func grdb(path: String, synchronous: String) async throws -> Result {
@@ -50,6 +62,36 @@ func grdb(path: String, synchronous: String) async throws -> Result {
                 group.addTask {
                     for index in stride(from: reader, to: reads, by: readers) {
                         _ = try await pool.read { db in try String.fetchOne(db.cachedStatement(sql: select), arguments: ["key\(index % writes)"]) }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    })
+    // Without the DEFERRED transaction GRDB wraps around each read (a single SELECT is atomic anyway).
+    result.unsafeReadsPerSecond = Double(reads) / (try await seconds {
+        for index in 0..<reads {
+            _ = try await pool.unsafeRead { db in try String.fetchOne(db.cachedStatement(sql: select), arguments: ["key\(index % writes)"]) }
+        }
+    })
+    result.unsafeConcurrentReadsPerSecond = Double(reads) / (try await seconds {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for reader in 0..<readers {
+                group.addTask {
+                    for index in stride(from: reader, to: reads, by: readers) {
+                        _ = try await pool.unsafeRead { db in try String.fetchOne(db.cachedStatement(sql: select), arguments: ["key\(index % writes)"]) }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    })
+    result.syncConcurrentReadsPerSecond = Double(reads) / (try await seconds {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for reader in 0..<readers {
+                group.addTask {
+                    for index in stride(from: reader, to: reads, by: readers) {
+                        _ = try await syncRead(pool, "key\(index % writes)")
                     }
                 }
             }
@@ -108,6 +150,9 @@ func run() async throws -> String {
             ("upsert (1 row per transaction)", g.writesPerSecond, n.writesPerSecond),
             ("point read, sequential", g.readsPerSecond, n.readsPerSecond),
             ("point read, \(readers) concurrent readers", g.concurrentReadsPerSecond, n.concurrentReadsPerSecond),
+            ("point read, sequential (GRDB unsafeRead)", g.unsafeReadsPerSecond, n.readsPerSecond),
+            ("point read, \(readers) concurrent (GRDB unsafeRead)", g.unsafeConcurrentReadsPerSecond, n.concurrentReadsPerSecond),
+            ("point read, \(readers) concurrent (GRDB sync unsafeRead on a global queue)", g.syncConcurrentReadsPerSecond, n.concurrentReadsPerSecond),
         ] {
             table += "| \(name) | \(synchronous) | \(Int(a)) | \(Int(b)) | \(String(format: "%.2f", b / a)) |\n"
         }
@@ -120,7 +165,7 @@ let date = ISO8601DateFormatter.string(from: Date(), timeZone: .gmt, formatOptio
 let report = """
     # GRDB vs sqlite-nio (\(date))
 
-    `cd bench/storage-compare && swift run -c release storage-compare` on \(ProcessInfo.processInfo.activeProcessorCount) cores. \
+    `cd bench/storage-compare && swift run -c release StorageCompare` on \(ProcessInfo.processInfo.activeProcessorCount) cores. \
     \(writes) upserts, \(reads) reads. GRDB uses the system SQLite, sqlite-nio its own vendored copy.
 
     \(table)
