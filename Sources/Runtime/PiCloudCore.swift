@@ -2,22 +2,26 @@ import Foundation
 import Logging
 import LuaBridge
 import Services
+import Synchronization
 
 /// One PiCloud instance: configuration, services, the deployments serving, and the deployer.
 final class PiCloudCore: Sendable {
     let configuration: RuntimeConfiguration
     let services: PiCloudServices
     let registry: AppRegistry
+    let triggers: TriggerRegistry
     let deployer: Deployer
+    let metrics = PiCloudMetrics()
     let logger: Logger
 
-    private init(configuration: RuntimeConfiguration, services: PiCloudServices, logger: Logger) {
+    private init(configuration: RuntimeConfiguration, services: PiCloudServices, triggers: TriggerRegistry, logger: Logger) {
         self.configuration = configuration
         self.services = services
         self.registry = AppRegistry()
+        self.triggers = triggers
         self.logger = logger
         self.deployer = Deployer(
-            services: services, registry: registry,
+            services: services, registry: registry, triggers: triggers,
             pools: LuaPoolConfiguration(size: configuration.luaPoolSize), logger: logger
         )
     }
@@ -30,11 +34,13 @@ final class PiCloudCore: Sendable {
         }
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
         let masterKey = try SecretService.masterKey(environment: configuration.masterKey, dataDirectory: configuration.dataDirectory)
+        let triggers = TriggerRegistry(maxDepth: configuration.triggerMaxDepth)
         let services = try PiCloudServices.embedded(
             dataDirectory: configuration.dataDirectory, masterKey: masterKey, durability: configuration.durability,
-            maxFileBytes: configuration.maxFileBytes, logger: logger
+            maxFileBytes: configuration.maxFileBytes, triggers: triggers, logger: logger
         )
-        let core = PiCloudCore(configuration: configuration, services: services, logger: logger)
+        triggers.logs.withLock { $0 = services.logs }
+        let core = PiCloudCore(configuration: configuration, services: services, triggers: triggers, logger: logger)
         if let generated = try await services.keys.bootstrap(environmentToken: configuration.adminToken, dataDirectory: configuration.dataDirectory) {
             logger.notice("""
                 created the first admin key (shown once; also in \(configuration.dataDirectory)/admin-token):
@@ -42,6 +48,7 @@ final class PiCloudCore: Sendable {
                 """)
         }
         try await core.deployer.loadAll()
+        try await triggers.loadAll(from: services.storage)
         for directory in configuration.deployDirectories {
             try await core.deployFolder(directory)
         }

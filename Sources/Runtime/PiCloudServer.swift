@@ -24,7 +24,7 @@ public enum PiCloudServer {
         let router = Router(context: PiCloudRequestContext.self)
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: AuthenticationMiddleware(keys: core.services.keys))
-        HealthController().register(on: router)
+        HealthController(core: core).register(on: router)
         OpenAPIController().register(on: router)
         AdminController(core: core).register(on: router)
         EndpointController(core: core).register(on: router)
@@ -48,6 +48,8 @@ public enum PiCloudServer {
         let services = core.services
         let configuration = core.configuration
         return [
+            TriggerDispatcher(core: core),
+            CronScheduler(core: core),
             PeriodicTask(name: "log flush", interval: .milliseconds(100), logger: core.logger) { try await services.logs.flush() },
             PeriodicTask(name: "kv expiry", interval: .seconds(60), logger: core.logger) { _ = try await services.kv.purgeExpired() },
             PeriodicTask(name: "log trim", interval: .seconds(60), logger: core.logger) { _ = try await services.logs.trim(keep: configuration.logRetentionLines) },

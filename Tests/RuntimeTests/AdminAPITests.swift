@@ -86,7 +86,8 @@ struct AdminAPITests {
                 "/healthz", "/admin/apps", "/admin/apps/{app}", "/admin/apps/{app}/keys", "/admin/apps/{app}/keys/{id}", "/admin/keys",
                 "/admin/apps/{app}/deployment", "/admin/apps/{app}/deployments", "/admin/apps/{app}/endpoints", "/admin/apps/{app}/logs",
                 "/admin/apps/{app}/kv", "/admin/apps/{app}/docs/{collection}", "/admin/apps/{app}/files/{path}", "/admin/apps/{app}/secrets/{name}",
-                "/apps/{app}/api/{path}",
+                "/apps/{app}/api/{path}", "/admin/apps/{app}/triggers", "/admin/apps/{app}/triggers/{id}", "/admin/apps/{app}/dead-letters",
+                "/admin/apps/{app}/dead-letters/{id}", "/admin/apps/{app}/dead-letters/{id}/replay", "/admin/apps/{app}/outbox", "/metrics",
             ] {
                 #expect(paths[path] != nil, "\(path) is missing")
             }

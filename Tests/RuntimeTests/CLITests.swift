@@ -1,5 +1,7 @@
 import Foundation
 import LuaBridge
+import NIOHTTP1
+import Runtime
 import Testing
 
 /// The client commands against a running server.
@@ -68,9 +70,51 @@ struct CLITests {
         }
     }
 
+    @Test("triggers, dead-letters and outbox commands")
+    func triggerCommands() async throws {
+        try await Harness.run(configure: { $0.dispatcherPollMilliseconds = 100 }) { server in
+            let manifest = """
+                name = "cli"
+                [[endpoints]]
+                method = "POST"
+                path = "/go"
+                handler = "handlers/go.lua"
+                [[triggers]]
+                kind = "topic"
+                topic = "work"
+                handler = "handlers/fail.lua"
+                max_attempts = 1
+                """
+            try await server.deploy("cli", manifest: manifest, files: [
+                "handlers/go.lua": "return function() pubsub.publish('work', { n = 1 }) return 'ok' end",
+                "handlers/fail.lua": "return function() error('nope') end",
+            ])
+            let port = server.port
+            #expect(try await picloud(["triggers", "cli"], port: port).output.contains("topic\ttopic=work\t→ handlers/fail.lua\t(manifest)"))
+            try await server.call("cli", .POST, "/go")
+            var listed = ""
+            for _ in 0..<100 {
+                listed = try await picloud(["dead-letters", "list", "cli"], port: port).output
+                if listed.contains("handlers/fail.lua") { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(listed.contains("handlers/fail.lua") && listed.contains("1 attempts") && listed.contains("nope"), "\(listed)")
+            let id = try #require(listed.split(separator: "\t").first.map(String.init))
+            #expect(try await picloud(["dead-letters", "replay", "cli", id], port: port).output.contains("replayed \(id)"))
+            #expect(try await picloud(["outbox", "cli"], port: port).status == 0)
+            for _ in 0..<100 {
+                if try await picloud(["dead-letters", "list", "cli"], port: port).output.contains("handlers/fail.lua") { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(try await picloud(["dead-letters", "purge", "cli", "--all"], port: port).output.contains("purged 1 dead letters"))
+            #expect(try await picloud(["dead-letters", "list", "cli"], port: port).output.contains("no dead letters"))
+            #expect(try await picloud(["outbox", "cli"], port: port).output.contains("is empty"))
+        }
+    }
+
     @Test("every command explains itself in --help")
     func help() async throws {
-        for command in ["serve", "dev", "deploy", "apps", "keys", "logs", "invoke", "secrets"] {
+        for command in ["serve", "dev", "deploy", "apps", "keys", "logs", "invoke", "secrets", "triggers", "dead-letters", "outbox"] {
             let (status, text) = try await runProcess(ServeProcessTests.binary, [command, "--help"])
             #expect(status == 0 && text.contains("OVERVIEW:") && text.contains("USAGE:"), "\(command)")
         }

@@ -14,13 +14,14 @@ struct ProcessTests {
         let port: Int
         let dataDirectory: String
 
-        init(dataDirectory: String, extraArguments: [String] = []) async throws {
+        init(dataDirectory: String, extraArguments: [String] = [], extraEnvironment: [String: String] = [:]) async throws {
             let binary = ServeProcessTests.binary
             self.dataDirectory = dataDirectory
             process.executableURL = binary
             process.arguments = ["serve", "--port", "0", "--data-dir", dataDirectory] + extraArguments
             var environment = ProcessInfo.processInfo.environment
             environment["PICLOUD_ADMIN_TOKEN"] = Harness.adminToken
+            environment.merge(extraEnvironment) { $1 }
             process.environment = environment
             let errors = Pipe()
             process.standardError = errors
@@ -142,6 +143,69 @@ struct ProcessTests {
         #expect(await restarted.stop(signal: SIGTERM) == 0)
         let storage = try SQLiteStorage(path: directory + "/picloud.sqlite")
         #expect(try await storage.integrityCheck() == "ok")
+    }
+
+    @Test("SIGKILL while trigger deliveries are in flight: after a restart every event is delivered")
+    func crashDuringDeliveries() async throws {
+        let directory = Self.freshDirectory()
+        let environment = ["PICLOUD_DISPATCHER_LEASE_MS": "2000", "PICLOUD_DISPATCHER_CONCURRENCY": "2"]
+        let manifest = """
+            name = "jobs"
+            [[endpoints]]
+            method = "POST"
+            path = "/enqueue/:count"
+            handler = "handlers/enqueue.lua"
+            [[endpoints]]
+            method = "GET"
+            path = "/done"
+            handler = "handlers/done.lua"
+            [[triggers]]
+            kind = "docs"
+            collection = "jobs"
+            ops = ["insert"]
+            handler = "handlers/work.lua"
+            """
+        let files = [
+            "handlers/enqueue.lua": "return function(req) for i = 1, tonumber(req.params.count) do docs.insert('jobs', { id = 'j' .. i, n = i }) end return 'ok' end",
+            "handlers/work.lua": """
+                return function(event)
+                  for _ = 1, 10000000 do end -- tens of milliseconds of work
+                  kv.incr("seen:" .. event.doc.n)
+                end
+                """,
+            "handlers/done.lua": """
+                return function()
+                  local count, after = 0, nil
+                  repeat
+                    local items, next = kv.list("seen:", { limit = 1000, after = after })
+                    count = count + #items
+                    after = next
+                  until not next
+                  return { json = { done = count } }
+                end
+                """,
+        ]
+        let events = 60
+        let first = try await Server(dataDirectory: directory, extraEnvironment: environment)
+        _ = try await first.request(.POST, "/admin/apps", json: ["name": "jobs"])
+        #expect(try await first.request(.PUT, "/admin/apps/jobs/deployment", json: ["manifest": .string(manifest), "files": .object(files.mapValues(LuaValue.string))]).status == 201)
+        #expect(try await first.request(.POST, "/apps/jobs/api/enqueue/\(events)").status == 200)
+        try await Task.sleep(for: .milliseconds(300))
+        let before = try await first.request(.GET, "/apps/jobs/api/done").json["done"]?.integerValue ?? -1
+        kill(first.process.processIdentifier, SIGKILL)
+        _ = await ServeProcessTests.waitForExit(first.process, seconds: 10)
+        #expect(before < Int64(events), "all events were delivered before the kill; the test proves nothing")
+
+        let second = try await Server(dataDirectory: directory, extraEnvironment: environment)
+        var done: Int64 = 0
+        for _ in 0..<300 {
+            done = try await second.request(.GET, "/apps/jobs/api/done").json["done"]?.integerValue ?? 0
+            if done == Int64(events) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(done == Int64(events), "\(done) of \(events) events delivered after the restart")
+        #expect(try await second.request(.GET, "/admin/apps/jobs/outbox").json["items"] == [])
+        #expect(await second.stop(signal: SIGTERM) == 0)
     }
 
     actor AcknowledgedWrites {

@@ -7,10 +7,10 @@ struct ControlStorageTests {
     @Test("migrations are applied once and recorded; the schema is as committed")
     func migrations() async throws {
         let store = try await TestStore()
-        #expect(try await store.storage.appliedMigrations() == [1, 2])
+        #expect(try await store.storage.appliedMigrations() == [1, 2, 3])
         // Opening again applies nothing new.
         let again = try SQLiteStorage(path: store.directory + "/picloud.sqlite")
-        #expect(try await again.appliedMigrations() == [1, 2])
+        #expect(try await again.appliedMigrations() == [1, 2, 3])
         #expect(try await again.integrityCheck() == "ok")
         let snapshot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("schema.sqlite.sql")
         let schema = try await store.storage.schema() + "\n"
@@ -26,7 +26,7 @@ struct ControlStorageTests {
     func apps() async throws {
         let store = try await TestStore()
         await #expect(throws: ServiceError.self) { try await store.storage.createApp(name: "demo", at: 0) }
-        try await store.storage.kvSet(app: "demo", key: "k", value: store.json("1"), expiresAt: nil, now: 0)
+        try await store.storage.kvSet(app: "demo", key: "k", value: store.json("1"), expiresAt: nil, now: 0, enqueue: .none)
         _ = try await store.storage.insertDeployment(app: "demo", manifest: "name = 'demo'", files: ["a.lua": "return 1"], at: 1, by: nil)
         #expect(try await store.storage.apps().map(\.name) == ["demo"])
         #expect(try await store.storage.deleteApp(named: "demo"))

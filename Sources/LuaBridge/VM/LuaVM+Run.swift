@@ -25,6 +25,7 @@ enum LuaStep {
 extension LuaVM {
     /// Creates the invocation's coroutine with the handler and its arguments on it.
     func start(_ handler: String, arguments: [LuaValue], context: (any Sendable)?, limits: LuaLimits) throws(LuaError) -> LuaInvocation {
+        if handlers[handler] == nil, hasModule(path: handler) { try loadHandler(handler) }
         guard let function = handlers[handler] else {
             throw LuaError(code: .handlerNotFound, message: "no handler '\(handler)' in this deployment")
         }

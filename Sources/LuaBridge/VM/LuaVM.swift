@@ -12,6 +12,11 @@ final class LuaVM {
     let functions: HostFunctionTable
     let configuration: LuaPoolConfiguration
     private(set) var handlers: [String: Int32] = [:]
+    /// Every file of the program, so a file not declared as a handler can still be run as one.
+    private var modulePaths: Set<String> = []
+
+    /// Whether the program has a file at this path.
+    func hasModule(path: String) -> Bool { modulePaths.contains(path) }
 
     /// The operation a host call asked to wait for, taken by the worker after the yield.
     var pendingOperation: (name: String, operation: LuaHostOperation)?
@@ -92,6 +97,7 @@ final class LuaVM {
     }
 
     private func load(_ program: LuaProgram) throws(LuaError) {
+        modulePaths = Set(program.modules.values.map(\.path))
         for chunk in program.modules.values {
             let status = chunk.bytecode.withUnsafeBufferPointer { buffer in
                 buffer.withMemoryRebound(to: CChar.self) { bytes in
@@ -104,28 +110,31 @@ final class LuaVM {
             }
         }
         // Run each handler file's top level now, so a broken one fails the VM (and the deployment).
+        for path in program.handlers { try loadHandler(path) }
+    }
+
+    /// Runs a handler file's top level and keeps the function it returns.
+    func loadHandler(_ path: String) throws(LuaError) {
         let limits = configuration.limits
-        for path in program.handlers {
-            enter(budget: limits.instructions, deadline: picloud_now_ns() + limits.timeoutNanoseconds, context: nil)
-            let status = picloud_require(state, LuaChunk.moduleName(forPath: path))
-            let killed = leave()
-            if status != LUA_OK || killed != PICLOUD_KILL_NONE {
-                picloud_take_traceback(state)
-                let traceback = lua_type(state, -1) == LUA_TSTRING ? stack.string(at: -1).stringValue : nil
-                picloud_pop(state, 1)
-                let message = popMessage()
-                if killed != PICLOUD_KILL_NONE {
-                    throw limitError(killed, limits: limits, message: message, traceback: traceback)
-                }
-                throw LuaError(code: memoryBreached ? .memory : .runtime, message: message, traceback: traceback)
+        enter(budget: limits.instructions, deadline: picloud_now_ns() + limits.timeoutNanoseconds, context: nil)
+        let status = picloud_require(state, LuaChunk.moduleName(forPath: path))
+        let killed = leave()
+        if status != LUA_OK || killed != PICLOUD_KILL_NONE {
+            picloud_take_traceback(state)
+            let traceback = lua_type(state, -1) == LUA_TSTRING ? stack.string(at: -1).stringValue : nil
+            picloud_pop(state, 1)
+            let message = popMessage()
+            if killed != PICLOUD_KILL_NONE {
+                throw limitError(killed, limits: limits, message: message, traceback: traceback)
             }
-            guard lua_type(state, -1) == LUA_TFUNCTION else {
-                let type = String(cString: lua_typename(state, lua_type(state, -1)))
-                picloud_pop(state, 1)
-                throw LuaError(code: .runtime, message: "\(path): a handler file must return a function, this one returned a \(type) value", file: path)
-            }
-            handlers[path] = luaL_ref(state, picloud_registryindex())
+            throw LuaError(code: memoryBreached ? .memory : .runtime, message: message, traceback: traceback)
         }
+        guard lua_type(state, -1) == LUA_TFUNCTION else {
+            let type = String(cString: lua_typename(state, lua_type(state, -1)))
+            picloud_pop(state, 1)
+            throw LuaError(code: .runtime, message: "\(path): a handler file must return a function, this one returned a \(type) value", file: path)
+        }
+        handlers[path] = luaL_ref(state, picloud_registryindex())
     }
 
     /// Pops the value on the stack top as a message.

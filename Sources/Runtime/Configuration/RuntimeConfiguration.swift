@@ -29,6 +29,17 @@ public struct RuntimeConfiguration: Sendable, Hashable {
     public var logRetentionLines = 10_000
     /// Seconds between sweeps of temp files and unreferenced blobs (`PICLOUD_FILES_SWEEP_INTERVAL_SEC`, default 6 h).
     public var filesSweepSeconds = 6 * 3600
+    /// Trigger handlers running at once (`PICLOUD_DISPATCHER_CONCURRENCY`, default 8).
+    public var dispatcherConcurrency = 8
+    /// How long a claimed delivery stays leased (`PICLOUD_DISPATCHER_LEASE_MS`, default 60 s); after a
+    /// crash, deliveries in flight are retried once their lease ran out.
+    public var dispatcherLeaseMilliseconds = 60_000
+    /// The dispatcher's fallback poll (`PICLOUD_DISPATCHER_POLL_MS`, default 1 s); commits wake it at once.
+    public var dispatcherPollMilliseconds = 1000
+    /// How often cron schedules are checked (`PICLOUD_CRON_TICK_INTERVAL_MS`, default 1 s).
+    public var cronTickMilliseconds = 1000
+    /// How many triggers may lead into each other before the chain is stopped (`PICLOUD_TRIGGER_MAX_DEPTH`, default 8).
+    public var triggerMaxDepth = 8
     /// App folders to create (if missing) and deploy at start (`serve --deploy DIR`).
     public var deployDirectories: [String] = []
 
@@ -71,6 +82,11 @@ public struct RuntimeConfiguration: Sendable, Hashable {
         heartbeatSeconds = try integer("PICLOUD_REALTIME_HEARTBEAT_SEC", 1...3600) ?? heartbeatSeconds
         logRetentionLines = try integer("PICLOUD_LOG_RETENTION_LINES", 100...10_000_000) ?? logRetentionLines
         filesSweepSeconds = try integer("PICLOUD_FILES_SWEEP_INTERVAL_SEC", 1...(7 * 86400)) ?? filesSweepSeconds
+        dispatcherConcurrency = try integer("PICLOUD_DISPATCHER_CONCURRENCY", 1...256) ?? dispatcherConcurrency
+        dispatcherLeaseMilliseconds = try integer("PICLOUD_DISPATCHER_LEASE_MS", 1000...3_600_000) ?? dispatcherLeaseMilliseconds
+        dispatcherPollMilliseconds = try integer("PICLOUD_DISPATCHER_POLL_MS", 10...60_000) ?? dispatcherPollMilliseconds
+        cronTickMilliseconds = try integer("PICLOUD_CRON_TICK_INTERVAL_MS", 10...60_000) ?? cronTickMilliseconds
+        triggerMaxDepth = try integer("PICLOUD_TRIGGER_MAX_DEPTH", 1...100) ?? triggerMaxDepth
     }
 
     /// Parses and checks a port number.

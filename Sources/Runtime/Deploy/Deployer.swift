@@ -8,6 +8,7 @@ import Services
 struct Deployer: Sendable {
     let services: PiCloudServices
     let registry: AppRegistry
+    let triggers: TriggerRegistry
     let pools: LuaPoolConfiguration
     let logger: Logger
 
@@ -26,6 +27,7 @@ struct Deployer: Sendable {
         let record = try await services.storage.insertDeployment(app: app, manifest: text, files: files, at: Clock.now(), by: keyID)
         let deployment = ActiveDeployment(app: app, version: record.version, manifest: manifest, pool: pool, createdAt: record.createdAt)
         registry.activate(deployment)
+        try await activateTriggers(app: app, manifest: manifest)
         services.logs.append(app: app, level: .info, message: "deployment \(record.version) serving (\(manifest.endpoints.count) endpoints)")
         return deployment
     }
@@ -36,10 +38,25 @@ struct Deployer: Sendable {
             do {
                 let (manifest, pool) = try await build(app: record.app, manifestText: record.manifest, files: record.files)
                 registry.activate(ActiveDeployment(app: record.app, version: record.version, manifest: manifest, pool: pool, createdAt: record.createdAt))
+                try await activateTriggers(app: record.app, manifest: manifest)
             } catch let error as DeploymentError {
                 logger.error("app \(record.app): deployment \(record.version) does not load: \(error.summary)")
             }
         }
+    }
+
+    /// Makes the app's manifest triggers those of `manifest` (ids are stable, so cron state carries over).
+    func activateTriggers(app: String, manifest: Manifest) async throws {
+        let now = Clock.now()
+        let records = manifest.triggers.map { trigger in
+            TriggerRecord(
+                id: TriggerRecord.manifestID(app: app, kind: trigger.kind, match: trigger.match, handler: trigger.handler), app: app, source: .manifest,
+                kind: trigger.kind, match: trigger.match, handler: trigger.handler, retry: trigger.retry,
+                timeoutMilliseconds: trigger.timeoutMilliseconds, createdAt: now
+            )
+        }
+        try await services.storage.replaceManifestTriggers(app: app, triggers: records)
+        try await triggers.reload(app: app, from: services.storage)
     }
 
     /// Checks and compiles, and builds a prepared pool.
@@ -52,10 +69,13 @@ struct Deployer: Sendable {
             for (index, endpoint) in manifest.endpoints.enumerated() where files[endpoint.handler] == nil {
                 problems.append(.init(file: "picloud.toml", line: nil, message: "endpoints[\(index + 1)].handler: no file '\(endpoint.handler)' in the deployment"))
             }
+            for (index, trigger) in manifest.triggers.enumerated() where files[trigger.handler] == nil {
+                problems.append(.init(file: "picloud.toml", line: nil, message: "triggers[\(index + 1)].handler: no file '\(trigger.handler)' in the deployment"))
+            }
         }
         guard problems.isEmpty, let manifest else { throw DeploymentError(problems: problems) }
 
-        let handlers = Array(Set(manifest.endpoints.map(\.handler))).sorted()
+        let handlers = Array(Set(manifest.endpoints.map(\.handler) + manifest.triggers.map(\.handler))).sorted()
         let program: LuaProgram
         do {
             program = try LuaProgram(files: files, handlers: handlers, library: Stdlib.chunks)

@@ -24,9 +24,19 @@ struct Manifest: Sendable, Hashable {
         var memoryMegabytes: Int?
     }
 
+    /// A `[[triggers]]` entry: what it matches, which handler runs, how deliveries retry.
+    struct Trigger: Sendable, Hashable {
+        var kind: TriggerKind
+        var match: TriggerMatch
+        var handler: String
+        var retry: RetryPolicy
+        var timeoutMilliseconds: Int64?
+    }
+
     var name: String
     var endpoints: [Endpoint]
     var indexes: [DocIndex]
+    var triggers: [Trigger]
     var limits: Limits
 
     static let methods: Set<String> = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "*"]
@@ -48,7 +58,7 @@ struct Manifest: Sendable, Hashable {
             reader.fail("name", "'\(name)' is not a valid app name: use 1 to 40 lowercase letters, digits and '-', starting with a letter")
         }
         reader.allowOnly(root, ["name", "endpoints", "indexes", "limits", "triggers", "topics"], at: "")
-        for unsupported in ["triggers", "topics"] where root[unsupported] != nil {
+        for unsupported in ["topics"] where root[unsupported] != nil {
             reader.fail(unsupported, "[[\(unsupported)]] are not supported by this version of PiCloud yet")
         }
 
@@ -95,6 +105,45 @@ struct Manifest: Sendable, Hashable {
             }
         }
         self.indexes = indexes
+
+        var triggers: [Trigger] = []
+        let matchFields = ["key", "prefix", "collection", "ops", "topic", "schedule", "on_handler", "on_kind"]
+        for (index, item) in reader.tables(root["triggers"], at: "triggers").enumerated() {
+            let place = "triggers[\(index + 1)]"
+            reader.allowOnly(item, Set(["kind", "handler", "max_attempts", "backoff_base_ms", "backoff_cap_ms", "timeout_ms"] + matchFields), at: place)
+            let kindText = reader.string(item["kind"], at: place + ".kind", required: true) ?? ""
+            let kind = TriggerKind(rawValue: kindText)
+            if !kindText.isEmpty, kind == nil {
+                reader.fail(place + ".kind", "'\(kindText)' is not one of \(TriggerKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            let handler = reader.string(item["handler"], at: place + ".handler", required: true) ?? ""
+            if !handler.isEmpty, !handler.hasSuffix(".lua") { reader.fail(place + ".handler", "'\(handler)' is not a .lua file") }
+            var ops: [String]?
+            if let value = item["ops"] {
+                if case .array(let list) = value, list.allSatisfy({ $0.stringValue != nil }) { ops = list.compactMap(\.stringValue) } else { reader.fail(place + ".ops", "must be a list of strings") }
+            }
+            let match = TriggerMatch(
+                key: reader.string(item["key"], at: place + ".key", required: false), prefix: reader.string(item["prefix"], at: place + ".prefix", required: false),
+                collection: reader.string(item["collection"], at: place + ".collection", required: false), ops: ops,
+                topic: reader.string(item["topic"], at: place + ".topic", required: false), schedule: reader.string(item["schedule"], at: place + ".schedule", required: false),
+                onHandler: reader.string(item["on_handler"], at: place + ".on_handler", required: false), onKind: reader.string(item["on_kind"], at: place + ".on_kind", required: false)
+            )
+            let defaults = TriggerRecord.defaultRetry
+            let retry = RetryPolicy(
+                maxAttempts: Int(reader.integer(item["max_attempts"], at: place + ".max_attempts", in: 1...100) ?? Int64(defaults.maxAttempts)),
+                baseMilliseconds: reader.integer(item["backoff_base_ms"], at: place + ".backoff_base_ms", in: 1...3_600_000) ?? defaults.baseMilliseconds,
+                capMilliseconds: reader.integer(item["backoff_cap_ms"], at: place + ".backoff_cap_ms", in: 1...86_400_000) ?? defaults.capMilliseconds
+            )
+            let timeout = reader.integer(item["timeout_ms"], at: place + ".timeout_ms", in: 10...300_000)
+            guard let kind, !handler.isEmpty else { continue }
+            do {
+                try TriggerRecord.validate(kind: kind, match: match)
+                triggers.append(Trigger(kind: kind, match: match, handler: handler, retry: retry, timeoutMilliseconds: timeout))
+            } catch {
+                reader.fail(place, error.message)
+            }
+        }
+        self.triggers = triggers
 
         var limits = Limits()
         if let table = root["limits"] {

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import LuaBridge
 import NIOCore
+import Prometheus
 import Services
 
 /// `/apps/{app}/api/...`: runs the handler the app's manifest maps the method and path to.
@@ -77,10 +78,15 @@ struct EndpointController {
             app: deployment.app, requestID: context.requestID, principal: context.principal,
             deadline: Date().timeIntervalSince1970 + Double(limits.timeout.components.seconds) + Double(limits.timeout.components.attoseconds) / 1e18
         )
+        let metrics = core.metrics
+        metrics.requests.increment()
+        let started = ContinuousClock.now
+        defer { metrics.requestDuration.record(ContinuousClock.now - started) }
         do {
             let results = try await deployment.pool.invoke(endpoint.handler, [requestValue, invocation.luaValue], context: invocation)
             return try response(from: results.first ?? .nil, handler: endpoint.handler, head: request.method == .head)
         } catch let error as LuaError {
+            metrics.requestErrors.increment()
             return failure(error, app: deployment.app, context: context)
         }
     }

@@ -75,6 +75,20 @@ extension AppSDK {
         ])
     }
 
+    /// `pubsub.publish(topic, message)` → event id: the message goes to the app's topic triggers.
+    var pubsubLibrary: LuaLibrary {
+        let pubsub = services.pubsub
+        let app = app
+        return LuaLibrary(name: "pubsub", functions: [
+            "publish": { call in
+                let topic = try call.string(1)
+                let message = try jsonBytes(try call.value(2), what: "pubsub.publish")
+                let depth = call.depth
+                return waiting(call) { .value(.string(try await pubsub.publish(app: app, topic: topic, message: message, depth: depth))) }
+            },
+        ])
+    }
+
     /// Globals: `uuid()`.
     var globals: LuaLibrary {
         LuaLibrary(name: nil, functions: [

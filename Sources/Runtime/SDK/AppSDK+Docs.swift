@@ -18,8 +18,9 @@ extension AppSDK {
                 }
                 fields["id"] = .string(id)
                 let body = try jsonBytes(.object(fields), what: "docs.insert")
+                let depth = call.depth
                 return waiting(call) {
-                    _ = try await docs.insert(app: app, collection: collection, id: id, body: body)
+                    _ = try await docs.insert(app: app, collection: collection, id: id, body: body, depth: depth)
                     return .value(.string(id))
                 }
             },
@@ -36,8 +37,9 @@ extension AppSDK {
                 let id = try call.string(2)
                 guard case .object(let patch) = try call.table(3) else { throw LuaArgumentError(position: 3, message: "a patch must be a table with named fields") }
                 if let patched = patch["id"], patched != .string(id) { throw LuaArgumentError(position: 3, message: "a patch cannot change the id") }
+                let depth = call.depth
                 return waiting(call) {
-                    let record = try await docs.update(app: app, collection: collection, id: id) { body in
+                    let record = try await docs.update(app: app, collection: collection, id: id, depth: depth) { body in
                         try LuaJSON.encode(mergePatch(try LuaJSON.decode(body), .object(patch)))
                     }
                     return .value(try record.map { try LuaJSON.decode($0.body) } ?? .nil)
@@ -51,15 +53,17 @@ extension AppSDK {
                 fields["id"] = .string(id)
                 let document = LuaValue.object(fields)
                 let body = try jsonBytes(document, what: "docs.replace")
+                let depth = call.depth
                 return waiting(call) {
-                    let record = try await docs.update(app: app, collection: collection, id: id) { _ in body }
+                    let record = try await docs.update(app: app, collection: collection, id: id, depth: depth) { _ in body }
                     return .value(record == nil ? .nil : document)
                 }
             },
             "delete": { call in
                 let collection = try call.string(1)
                 let id = try call.string(2)
-                return waiting(call) { .value(.boolean(try await docs.delete(app: app, collection: collection, id: id))) }
+                let depth = call.depth
+                return waiting(call) { .value(.boolean(try await docs.delete(app: app, collection: collection, id: id, depth: depth))) }
             },
             "find": { call in
                 let collection = try call.string(1)

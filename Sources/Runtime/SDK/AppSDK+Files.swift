@@ -11,8 +11,9 @@ extension AppSDK {
                 let path = try call.string(1)
                 let content = try call.bytes(2)
                 let contentType = try call.optionalTable(3)?["content_type"]?.stringValue
+                let depth = call.depth
                 return waiting(call) {
-                    .value(fileInfo(try await files.put(app: app, path: path, content: content, contentType: contentType)))
+                    .value(fileInfo(try await files.put(app: app, path: path, content: content, contentType: contentType, depth: depth)))
                 }
             },
             "get": { call in
@@ -28,7 +29,8 @@ extension AppSDK {
             },
             "delete": { call in
                 let path = try call.string(1)
-                return waiting(call) { .value(.boolean(try await files.delete(app: app, path: path))) }
+                let depth = call.depth
+                return waiting(call) { .value(.boolean(try await files.delete(app: app, path: path, depth: depth))) }
             },
             "list": { call in
                 let prefix = try call.optionalString(1) ?? ""

@@ -20,19 +20,22 @@ extension AppSDK {
                 guard value != .nil else { throw LuaArgumentError(position: 2, message: "value expected (use kv.delete to remove a key)") }
                 let bytes = try jsonBytes(value, what: "kv.set")
                 let ttl = try call.optionalTable(3)?["ttl"]?.doubleValue
+                let depth = call.depth
                 return waiting(call) {
-                    try await kv.set(app: app, key: key, value: bytes, ttl: ttl)
+                    try await kv.set(app: app, key: key, value: bytes, ttl: ttl, depth: depth)
                     return .none
                 }
             },
             "delete": { call in
                 let key = try call.string(1)
-                return waiting(call) { .value(.boolean(try await kv.delete(app: app, key: key))) }
+                let depth = call.depth
+                return waiting(call) { .value(.boolean(try await kv.delete(app: app, key: key, depth: depth))) }
             },
             "incr": { call in
                 let key = try call.string(1)
                 let delta = try call.optionalInteger(2) ?? 1
-                return waiting(call) { .value(.integer(try await kv.increment(app: app, key: key, by: delta))) }
+                let depth = call.depth
+                return waiting(call) { .value(.integer(try await kv.increment(app: app, key: key, by: delta, depth: depth))) }
             },
             "list": { call in
                 let prefix = try call.optionalString(1) ?? ""

@@ -3,7 +3,7 @@ import Logging
 import LuaBridge
 import Services
 
-/// The Lua SDK of one app: `kv`, `docs`, `files`, `log`, `time`, `uuid`, `crypto`, `secrets`
+/// The Lua SDK of one app: `kv`, `docs`, `files`, `pubsub`, `log`, `time`, `uuid`, `crypto`, `secrets`
 /// (and `json`, `print`, `require` from LuaBridge). Every function is bound to the app's name
 /// when the environment is built, so a script has no way to name another app's data.
 struct AppSDK: Sendable {
@@ -14,7 +14,7 @@ struct AppSDK: Sendable {
         let logs = services.logs
         let app = app
         return LuaEnvironment(
-            libraries: [kvLibrary, docsLibrary, filesLibrary, logLibrary, timeLibrary, cryptoLibrary, secretsLibrary, globals],
+            libraries: [kvLibrary, docsLibrary, filesLibrary, pubsubLibrary, logLibrary, timeLibrary, cryptoLibrary, secretsLibrary, globals],
             print: { line, context in
                 logs.append(app: app, level: .info, message: line, requestID: (context as? InvocationContext)?.requestID)
             }

@@ -12,10 +12,14 @@ struct PiCloudServices: Sendable {
     let files: FileService
     let logs: LogService
     let secrets: SecretService
+    let pubsub: PubSubService
     let logger: Logger
 
     /// Opens the embedded store under `dataDirectory` and builds the services on it.
-    static func embedded(dataDirectory: String, masterKey: [UInt8], durability: SQLiteStorage.Durability, maxFileBytes: Int, logger: Logger) throws -> PiCloudServices {
+    static func embedded(
+        dataDirectory: String, masterKey: [UInt8], durability: SQLiteStorage.Durability, maxFileBytes: Int,
+        triggers: any TriggerMatching, logger: Logger
+    ) throws -> PiCloudServices {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let storage = try SQLiteStorage(path: dataDirectory + "/picloud.sqlite", durability: durability, logger: logger)
         let store = FileStore(root: dataDirectory + "/files")
@@ -23,11 +27,12 @@ struct PiCloudServices: Sendable {
             storage: storage,
             apps: AppService(storage: storage, files: store),
             keys: KeyService(storage: storage),
-            kv: KVService(storage: storage),
-            docs: DocService(storage: storage),
-            files: FileService(storage: storage, store: store, maxSize: maxFileBytes),
+            kv: KVService(storage: storage, triggers: triggers),
+            docs: DocService(storage: storage, triggers: triggers),
+            files: FileService(storage: storage, store: store, maxSize: maxFileBytes, triggers: triggers),
             logs: LogService(storage: storage),
             secrets: SecretService(storage: storage, masterKey: masterKey),
+            pubsub: PubSubService(storage: storage, triggers: triggers),
             logger: logger
         )
     }

@@ -3,18 +3,29 @@ import Foundation
 /// An app's document collections: JSON objects with an id, filters, sorting and cursors.
 public struct DocService: Sendable {
     let storage: any StorageBackend
+    let triggers: any TriggerMatching
     public static let maxBodyBytes = 1 << 20
 
-    public init(storage: any StorageBackend) { self.storage = storage }
+    public init(storage: any StorageBackend, triggers: any TriggerMatching = NoTriggers()) {
+        self.storage = storage
+        self.triggers = triggers
+    }
+
+    func enqueue(_ app: String, _ op: String, _ collection: String, depth: Int) -> OutboxEnqueue {
+        OutboxEnqueue(targets: triggers.targets(app: app, event: .docs(op: op, collection: collection), depth: depth + 1), depth: depth + 1)
+    }
 
     /// A fresh document id: sortable by creation time.
     public static func newID() -> String { Identifiers.ulid() }
 
-    public func insert(app: String, collection: String, id: String, body: [UInt8]) async throws -> DocRecord {
+    public func insert(app: String, collection: String, id: String, body: [UInt8], depth: Int = 0) async throws -> DocRecord {
         try Self.validate(collection: collection)
         try Self.validate(id: id)
         try Self.validate(body: body)
-        return try await storage.docInsert(app: app, collection: collection, id: id, body: body, now: Clock.now())
+        let events = enqueue(app, "insert", collection, depth: depth)
+        let record = try await storage.docInsert(app: app, collection: collection, id: id, body: body, now: Clock.now(), enqueue: events)
+        if !events.targets.isEmpty { triggers.didEnqueue() }
+        return record
     }
 
     public func get(app: String, collection: String, id: String) async throws -> DocRecord? {
@@ -24,20 +35,26 @@ public struct DocService: Sendable {
     }
 
     /// Reads, changes and writes back a document atomically; nil if there is none.
-    public func update(app: String, collection: String, id: String, transform: @escaping @Sendable ([UInt8]) throws -> [UInt8]) async throws -> DocRecord? {
+    public func update(app: String, collection: String, id: String, depth: Int = 0, transform: @escaping @Sendable ([UInt8]) throws -> [UInt8]) async throws -> DocRecord? {
         try Self.validate(collection: collection)
         try Self.validate(id: id)
-        return try await storage.docUpdate(app: app, collection: collection, id: id, now: Clock.now()) { body in
+        let events = enqueue(app, "update", collection, depth: depth)
+        let record = try await storage.docUpdate(app: app, collection: collection, id: id, now: Clock.now(), enqueue: events) { body in
             let changed = try transform(body)
             try Self.validate(body: changed)
             return changed
         }
+        if record != nil, !events.targets.isEmpty { triggers.didEnqueue() }
+        return record
     }
 
-    public func delete(app: String, collection: String, id: String) async throws -> Bool {
+    public func delete(app: String, collection: String, id: String, depth: Int = 0) async throws -> Bool {
         try Self.validate(collection: collection)
         try Self.validate(id: id)
-        return try await storage.docDelete(app: app, collection: collection, id: id)
+        let events = enqueue(app, "delete", collection, depth: depth)
+        let deleted = try await storage.docDelete(app: app, collection: collection, id: id, enqueue: events)
+        if deleted, !events.targets.isEmpty { triggers.didEnqueue() }
+        return deleted
     }
 
     public func find(app: String, collection: String, query: DocQuery) async throws -> (records: [DocRecord], next: DocCursor?) {

@@ -4,17 +4,23 @@ import Foundation
 public struct FileService: Sendable {
     let storage: any StorageBackend
     let store: FileStore
+    let triggers: any TriggerMatching
     /// Largest file accepted, in bytes (default 10 MiB).
     public let maxSize: Int
 
-    public init(storage: any StorageBackend, store: FileStore, maxSize: Int = 10 << 20) {
+    public init(storage: any StorageBackend, store: FileStore, maxSize: Int = 10 << 20, triggers: any TriggerMatching = NoTriggers()) {
         self.storage = storage
         self.store = store
         self.maxSize = maxSize
+        self.triggers = triggers
+    }
+
+    func enqueue(_ app: String, _ op: String, _ path: String, depth: Int) -> OutboxEnqueue {
+        OutboxEnqueue(targets: triggers.targets(app: app, event: .files(op: op, path: path), depth: depth + 1), depth: depth + 1)
     }
 
     /// Stores a file (empty is fine) and returns its metadata.
-    public func put(app: String, path: String, content: [UInt8], contentType: String?) async throws -> FileRecord {
+    public func put(app: String, path: String, content: [UInt8], contentType: String?, depth: Int = 0) async throws -> FileRecord {
         try Self.validate(path: path)
         guard content.count <= maxSize else {
             throw ServiceError(.payloadTooLarge, "files.put: '\(path)' is \(content.count) bytes; the limit is \(maxSize)")
@@ -23,7 +29,9 @@ public struct FileService: Sendable {
         let blob = try await BlockingIO.run { try store.write(app: app, content: content) }
         let now = Clock.now()
         var record = FileRecord(path: path, blob: blob, size: Int64(content.count), contentType: type, createdAt: now, updatedAt: now)
-        if let previous = try await storage.putFileRecord(app: app, record: record) { record.createdAt = previous.createdAt }
+        let events = enqueue(app, "put", path, depth: depth)
+        if let previous = try await storage.putFileRecord(app: app, record: record, enqueue: events) { record.createdAt = previous.createdAt }
+        if !events.targets.isEmpty { triggers.didEnqueue() }
         return record
     }
 
@@ -41,9 +49,12 @@ public struct FileService: Sendable {
     }
 
     /// Deletes a file; false if there was none. Its blob goes with the next sweep.
-    public func delete(app: String, path: String) async throws -> Bool {
+    public func delete(app: String, path: String, depth: Int = 0) async throws -> Bool {
         try Self.validate(path: path)
-        return try await storage.deleteFileRecord(app: app, path: path) != nil
+        let events = enqueue(app, "delete", path, depth: depth)
+        let deleted = try await storage.deleteFileRecord(app: app, path: path, enqueue: events) != nil
+        if deleted, !events.targets.isEmpty { triggers.didEnqueue() }
+        return deleted
     }
 
     public func list(app: String, prefix: String, after: String? = nil, limit: Int = 100) async throws -> [FileRecord] {

@@ -1,18 +1,28 @@
 /// An app's key-value store: JSON values, optional time to live, atomic counters.
 public struct KVService: Sendable {
     let storage: any StorageBackend
+    let triggers: any TriggerMatching
     public static let maxKeyBytes = 512
     public static let maxValueBytes = 1 << 20
 
-    public init(storage: any StorageBackend) { self.storage = storage }
+    public init(storage: any StorageBackend, triggers: any TriggerMatching = NoTriggers()) {
+        self.storage = storage
+        self.triggers = triggers
+    }
+
+    /// The events a change at `depth` (the changing invocation's) enqueues.
+    func enqueue(_ app: String, _ event: TriggerEvent, depth: Int) -> OutboxEnqueue {
+        OutboxEnqueue(targets: triggers.targets(app: app, event: event, depth: depth + 1), depth: depth + 1)
+    }
 
     public func get(app: String, key: String) async throws -> KVEntry? {
         try Self.validate(key: key)
         return try await storage.kvGet(app: app, key: key, now: Clock.now())
     }
 
-    /// Stores `value` (JSON text); with `ttl` (seconds) it expires.
-    public func set(app: String, key: String, value: [UInt8], ttl: Double? = nil) async throws {
+    /// Stores `value` (JSON text); with `ttl` (seconds) it expires. `depth` is the calling
+    /// invocation's trigger depth (0 for a request).
+    public func set(app: String, key: String, value: [UInt8], ttl: Double? = nil, depth: Int = 0) async throws {
         try Self.validate(key: key)
         guard value.count <= Self.maxValueBytes else {
             throw ServiceError(.payloadTooLarge, "kv.set: the value of '\(key)' is \(value.count) bytes; the limit is \(Self.maxValueBytes)")
@@ -23,18 +33,26 @@ public struct KVService: Sendable {
             guard ttl > 0, ttl <= 10 * 365 * 86400 else { throw ServiceError(.invalidInput, "kv.set: ttl must be between 0 and 10 years (in seconds)") }
             expiresAt = now + Milliseconds((ttl * 1000).rounded(.up))
         }
-        try await storage.kvSet(app: app, key: key, value: value, expiresAt: expiresAt, now: now)
+        let events = enqueue(app, .kv(op: "set", key: key), depth: depth)
+        try await storage.kvSet(app: app, key: key, value: value, expiresAt: expiresAt, now: now, enqueue: events)
+        if !events.targets.isEmpty { triggers.didEnqueue() }
     }
 
-    public func delete(app: String, key: String) async throws -> Bool {
+    public func delete(app: String, key: String, depth: Int = 0) async throws -> Bool {
         try Self.validate(key: key)
-        return try await storage.kvDelete(app: app, key: key, now: Clock.now())
+        let events = enqueue(app, .kv(op: "delete", key: key), depth: depth)
+        let deleted = try await storage.kvDelete(app: app, key: key, now: Clock.now(), enqueue: events)
+        if deleted, !events.targets.isEmpty { triggers.didEnqueue() }
+        return deleted
     }
 
     /// Adds `delta` atomically (a missing key counts as 0) and returns the new value.
-    public func increment(app: String, key: String, by delta: Int64 = 1) async throws -> Int64 {
+    public func increment(app: String, key: String, by delta: Int64 = 1, depth: Int = 0) async throws -> Int64 {
         try Self.validate(key: key)
-        return try await storage.kvIncrement(app: app, key: key, by: delta, now: Clock.now())
+        let events = enqueue(app, .kv(op: "set", key: key), depth: depth)
+        let sum = try await storage.kvIncrement(app: app, key: key, by: delta, now: Clock.now(), enqueue: events)
+        if !events.targets.isEmpty { triggers.didEnqueue() }
+        return sum
     }
 
     public func list(app: String, prefix: String, after: String? = nil, limit: Int = 100) async throws -> [KVEntry] {

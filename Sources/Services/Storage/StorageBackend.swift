@@ -1,7 +1,8 @@
 /// The storage seam: one implementation per database (SQLite now, PostgreSQL later). Each method
 /// is one transaction; SQL and dialect differences stay inside the implementation. Services above
 /// it validate input and never see SQL.
-public protocol StorageBackend: AppStore, KeyStore, DeploymentStore, KVStore, DocStore, FileMetadataStore, LogStore, SecretStore {}
+public protocol StorageBackend: AppStore, KeyStore, DeploymentStore, KVStore, DocStore, FileMetadataStore, LogStore, SecretStore,
+    TriggerStore, OutboxStore, DeadLetterStore, CronStore {}
 
 public protocol AppStore: Sendable {
     /// Creates an app; throws `conflict` if the name is taken.
@@ -33,10 +34,11 @@ public protocol DeploymentStore: Sendable {
 
 public protocol KVStore: Sendable {
     func kvGet(app: String, key: String, now: Milliseconds) async throws -> KVEntry?
-    func kvSet(app: String, key: String, value: [UInt8], expiresAt: Milliseconds?, now: Milliseconds) async throws
-    func kvDelete(app: String, key: String, now: Milliseconds) async throws -> Bool
+    /// Writes a value and, in the same transaction, one outbox row per target of `enqueue`.
+    func kvSet(app: String, key: String, value: [UInt8], expiresAt: Milliseconds?, now: Milliseconds, enqueue: OutboxEnqueue) async throws
+    func kvDelete(app: String, key: String, now: Milliseconds, enqueue: OutboxEnqueue) async throws -> Bool
     /// Adds `delta` to an integer value (a missing or expired key counts as 0); returns the sum.
-    func kvIncrement(app: String, key: String, by delta: Int64, now: Milliseconds) async throws -> Int64
+    func kvIncrement(app: String, key: String, by delta: Int64, now: Milliseconds, enqueue: OutboxEnqueue) async throws -> Int64
     /// Live entries whose key starts with `prefix`, after `after`, in key order.
     func kvList(app: String, prefix: String, after: String?, limit: Int, now: Milliseconds) async throws -> [KVEntry]
     /// Removes expired entries; returns how many.
@@ -45,11 +47,11 @@ public protocol KVStore: Sendable {
 
 public protocol DocStore: Sendable {
     /// Inserts a document; throws `conflict` if the id exists.
-    func docInsert(app: String, collection: String, id: String, body: [UInt8], now: Milliseconds) async throws -> DocRecord
+    func docInsert(app: String, collection: String, id: String, body: [UInt8], now: Milliseconds, enqueue: OutboxEnqueue) async throws -> DocRecord
     func docGet(app: String, collection: String, id: String) async throws -> DocRecord?
     /// Reads, transforms and writes a document in one transaction; nil if there is none.
-    func docUpdate(app: String, collection: String, id: String, now: Milliseconds, transform: @escaping @Sendable ([UInt8]) throws -> [UInt8]) async throws -> DocRecord?
-    func docDelete(app: String, collection: String, id: String) async throws -> Bool
+    func docUpdate(app: String, collection: String, id: String, now: Milliseconds, enqueue: OutboxEnqueue, transform: @escaping @Sendable ([UInt8]) throws -> [UInt8]) async throws -> DocRecord?
+    func docDelete(app: String, collection: String, id: String, enqueue: OutboxEnqueue) async throws -> Bool
     /// One page of matching documents, and where the next page starts (nil after the last).
     func docFind(app: String, collection: String, query: DocQuery) async throws -> (records: [DocRecord], next: DocCursor?)
     func docCount(app: String, collection: String, filter: [DocCondition]) async throws -> Int
@@ -62,8 +64,8 @@ public protocol DocStore: Sendable {
 public protocol FileMetadataStore: Sendable {
     func fileRecord(app: String, path: String) async throws -> FileRecord?
     /// Stores metadata pointing at a blob already on disk; returns the record it replaced.
-    func putFileRecord(app: String, record: FileRecord) async throws -> FileRecord?
-    func deleteFileRecord(app: String, path: String) async throws -> FileRecord?
+    func putFileRecord(app: String, record: FileRecord, enqueue: OutboxEnqueue) async throws -> FileRecord?
+    func deleteFileRecord(app: String, path: String, enqueue: OutboxEnqueue) async throws -> FileRecord?
     func fileRecords(app: String, prefix: String, after: String?, limit: Int) async throws -> [FileRecord]
     /// Blob names an app's files refer to.
     func referencedBlobs(app: String) async throws -> Set<String>

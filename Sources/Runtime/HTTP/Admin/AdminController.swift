@@ -16,6 +16,7 @@ struct AdminController {
         registerData(on: admin)
         registerLogs(on: admin)
         registerSecrets(on: admin)
+        registerTriggers(on: admin)
     }
 
     /// The `:app` parameter of a route, after checking the caller may act with `scope` on it and
@@ -50,6 +51,7 @@ struct AdminController {
             _ = try context.require(.instanceAdmin, app: nil)
             try await services.apps.delete(name)
             core.registry.remove(app: name)
+            core.triggers.remove(app: name)
             return Response.noContent()
         }
     }

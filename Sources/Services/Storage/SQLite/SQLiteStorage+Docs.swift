@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 
 extension SQLiteStorage {
-    public func docInsert(app: String, collection: String, id: String, body: [UInt8], now: Milliseconds) async throws -> DocRecord {
+    public func docInsert(app: String, collection: String, id: String, body: [UInt8], now: Milliseconds, enqueue: OutboxEnqueue) async throws -> DocRecord {
         let text = String(decoding: body, as: UTF8.self)
         return try await write { db in
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM docs WHERE app = ? AND collection = ? AND id = ?", arguments: [app, collection, id]) == nil else {
@@ -12,6 +12,9 @@ extension SQLiteStorage {
                 sql: "INSERT INTO docs (app, collection, id, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [app, collection, id, text, now, now]
             )
+            if !enqueue.targets.isEmpty {
+                try Self.insertOutbox(db, app: app, enqueue: enqueue, event: Self.docEvent(op: "insert", collection: collection, id: id, doc: body, old: nil), now: now)
+            }
             return DocRecord(collection: collection, id: id, body: body, createdAt: now, updatedAt: now)
         }
     }
@@ -23,27 +26,45 @@ extension SQLiteStorage {
         }
     }
 
-    public func docUpdate(app: String, collection: String, id: String, now: Milliseconds, transform: @escaping @Sendable ([UInt8]) throws -> [UInt8]) async throws -> DocRecord? {
+    public func docUpdate(app: String, collection: String, id: String, now: Milliseconds, enqueue: OutboxEnqueue, transform: @escaping @Sendable ([UInt8]) throws -> [UInt8]) async throws -> DocRecord? {
         try await write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT collection, id, body, created_at, updated_at FROM docs WHERE app = ? AND collection = ? AND id = ?", arguments: [app, collection, id]) else {
                 return nil
             }
             var record = Self.doc(row)
+            let old = record.body
             record.body = try transform(record.body)
             record.updatedAt = now
             try db.execute(
                 sql: "UPDATE docs SET body = ?, updated_at = ? WHERE app = ? AND collection = ? AND id = ?",
                 arguments: [String(decoding: record.body, as: UTF8.self), now, app, collection, id]
             )
+            if !enqueue.targets.isEmpty {
+                try Self.insertOutbox(db, app: app, enqueue: enqueue, event: Self.docEvent(op: "update", collection: collection, id: id, doc: record.body, old: old), now: now)
+            }
             return record
         }
     }
 
-    public func docDelete(app: String, collection: String, id: String) async throws -> Bool {
+    public func docDelete(app: String, collection: String, id: String, enqueue: OutboxEnqueue) async throws -> Bool {
         try await write { db in
-            try db.execute(sql: "DELETE FROM docs WHERE app = ? AND collection = ? AND id = ?", arguments: [app, collection, id])
-            return db.changesCount > 0
+            guard let old = try String.fetchOne(db, sql: "DELETE FROM docs WHERE app = ? AND collection = ? AND id = ? RETURNING body", arguments: [app, collection, id]) else {
+                return false
+            }
+            if !enqueue.targets.isEmpty {
+                try Self.insertOutbox(db, app: app, enqueue: enqueue, event: Self.docEvent(op: "delete", collection: collection, id: id, doc: nil, old: Array(old.utf8)), now: Clock.now())
+            }
+            return true
         }
+    }
+
+    static func docEvent(op: String, collection: String, id: String, doc: [UInt8]?, old: [UInt8]?) -> [UInt8] {
+        var fields: [(String, [UInt8])] = [
+            ("kind", EventJSON.string("docs")), ("op", EventJSON.string(op)), ("collection", EventJSON.string(collection)), ("id", EventJSON.string(id)),
+        ]
+        if let doc { fields.append(("doc", doc)) }
+        if let old { fields.append(("old", old)) }
+        return EventJSON.object(fields)
     }
 
     public func docFind(app: String, collection: String, query: DocQuery) async throws -> (records: [DocRecord], next: DocCursor?) {

@@ -7,7 +7,7 @@ extension SQLiteStorage {
         }
     }
 
-    public func putFileRecord(app: String, record: FileRecord) async throws -> FileRecord? {
+    public func putFileRecord(app: String, record: FileRecord, enqueue: OutboxEnqueue) async throws -> FileRecord? {
         try await write { db in
             let previous = try Row.fetchOne(db, sql: "SELECT * FROM files WHERE app = ? AND path = ?", arguments: [app, record.path]).map(Self.file)
             try db.execute(
@@ -18,13 +18,25 @@ extension SQLiteStorage {
                     """,
                 arguments: [app, record.path, record.blob, record.size, record.contentType, record.createdAt, record.updatedAt]
             )
+            if !enqueue.targets.isEmpty {
+                let event = EventJSON.object([
+                    ("kind", EventJSON.string("files")), ("op", EventJSON.string("put")), ("path", EventJSON.string(record.path)),
+                    ("size", EventJSON.integer(record.size)), ("content_type", EventJSON.string(record.contentType)), ("etag", EventJSON.string(record.blob)),
+                ])
+                try Self.insertOutbox(db, app: app, enqueue: enqueue, event: event, now: record.updatedAt)
+            }
             return previous
         }
     }
 
-    public func deleteFileRecord(app: String, path: String) async throws -> FileRecord? {
+    public func deleteFileRecord(app: String, path: String, enqueue: OutboxEnqueue) async throws -> FileRecord? {
         try await write { db in
-            try Row.fetchOne(db, sql: "DELETE FROM files WHERE app = ? AND path = ? RETURNING *", arguments: [app, path]).map(Self.file)
+            let deleted = try Row.fetchOne(db, sql: "DELETE FROM files WHERE app = ? AND path = ? RETURNING *", arguments: [app, path]).map(Self.file)
+            if deleted != nil, !enqueue.targets.isEmpty {
+                let event = EventJSON.object([("kind", EventJSON.string("files")), ("op", EventJSON.string("delete")), ("path", EventJSON.string(path))])
+                try Self.insertOutbox(db, app: app, enqueue: enqueue, event: event, now: Clock.now())
+            }
+            return deleted
         }
     }
 

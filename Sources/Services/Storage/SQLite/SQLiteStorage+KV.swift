@@ -12,29 +12,39 @@ extension SQLiteStorage {
         }
     }
 
-    public func kvSet(app: String, key: String, value: [UInt8], expiresAt: Milliseconds?, now: Milliseconds) async throws {
+    public func kvSet(app: String, key: String, value: [UInt8], expiresAt: Milliseconds?, now: Milliseconds, enqueue: OutboxEnqueue) async throws {
         let text = String(decoding: value, as: UTF8.self)
+        let event = enqueue.targets.isEmpty ? [] : Self.kvEvent(op: "set", key: key, value: value)
         try await write { db in
             let statement = try db.cachedStatement(sql: """
                 INSERT INTO kv (app, key, value, expires_at, updated_at) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT (app, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, updated_at = excluded.updated_at
                 """)
             try statement.execute(arguments: [app, key, text, expiresAt, now])
+            try Self.insertOutbox(db, app: app, enqueue: enqueue, event: event, now: now)
         }
     }
 
-    public func kvDelete(app: String, key: String, now: Milliseconds) async throws -> Bool {
+    static func kvEvent(op: String, key: String, value: [UInt8]?) -> [UInt8] {
+        var fields: [(String, [UInt8])] = [("kind", EventJSON.string("kv")), ("op", EventJSON.string(op)), ("key", EventJSON.string(key))]
+        if let value { fields.append(("value", value)) }
+        return EventJSON.object(fields)
+    }
+
+    public func kvDelete(app: String, key: String, now: Milliseconds, enqueue: OutboxEnqueue) async throws -> Bool {
         try await write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT expires_at FROM kv WHERE app = ? AND key = ?", arguments: [app, key]) else {
                 return false
             }
             try db.execute(sql: "DELETE FROM kv WHERE app = ? AND key = ?", arguments: [app, key])
             // An expired entry was already gone as far as callers could tell.
-            return (row["expires_at"] as Milliseconds?).map { $0 > now } ?? true
+            let wasLive = (row["expires_at"] as Milliseconds?).map { $0 > now } ?? true
+            if wasLive { try Self.insertOutbox(db, app: app, enqueue: enqueue, event: Self.kvEvent(op: "delete", key: key, value: nil), now: now) }
+            return wasLive
         }
     }
 
-    public func kvIncrement(app: String, key: String, by delta: Int64, now: Milliseconds) async throws -> Int64 {
+    public func kvIncrement(app: String, key: String, by delta: Int64, now: Milliseconds, enqueue: OutboxEnqueue) async throws -> Int64 {
         try await write { db in
             let current = try Row.fetchOne(
                 db, sql: "SELECT value, expires_at FROM kv WHERE app = ? AND key = ?", arguments: [app, key]
@@ -58,6 +68,7 @@ extension SQLiteStorage {
                     """,
                 arguments: [app, key, String(sum), expiresAt, now]
             )
+            try Self.insertOutbox(db, app: app, enqueue: enqueue, event: Self.kvEvent(op: "set", key: key, value: Array(String(sum).utf8)), now: now)
             return sum
         }
     }

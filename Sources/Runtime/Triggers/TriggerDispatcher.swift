@@ -1,0 +1,158 @@
+import Foundation
+import Prometheus
+import Logging
+import LuaBridge
+import ServiceLifecycle
+import Services
+import Synchronization
+
+/// Delivers outbox events to trigger handlers: leases due rows, runs up to `concurrency` handlers
+/// at once, deletes delivered rows, schedules retries with backoff, and turns exhausted deliveries
+/// into dead letters (firing the dead_letter triggers in the same transaction).
+///
+/// It wakes at once when a transaction writes events (the registry rings its doorbell) and polls
+/// slowly as a fallback. A lease that runs out (a crashed node) frees the row for another
+/// delivery: at least once, never lost.
+final class TriggerDispatcher: Service, Sendable {
+    let core: PiCloudCore
+    let owner = "node-" + Identifiers.randomHex(6)
+    let concurrency: Int
+    let leaseMilliseconds: Int64
+    let pollInterval: Duration
+    private let inFlight = Atomic<Int>(0)
+    private let acknowledged = Mutex<[Int64]>([])
+
+    init(core: PiCloudCore) {
+        self.core = core
+        self.concurrency = core.configuration.dispatcherConcurrency
+        self.leaseMilliseconds = Int64(core.configuration.dispatcherLeaseMilliseconds)
+        self.pollInterval = .milliseconds(core.configuration.dispatcherPollMilliseconds)
+    }
+
+    var storage: any StorageBackend { core.services.storage }
+    var doorbell: Doorbell { core.triggers.doorbell }
+
+    func run() async throws {
+        let (deliveries, feed) = AsyncStream.makeStream(of: OutboxDelivery.self)
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for _ in 0..<concurrency {
+                    group.addTask {
+                        for await delivery in deliveries { await self.deliver(delivery) }
+                    }
+                }
+                group.addTask {
+                    await self.claimLoop(feed)
+                    feed.finish()
+                }
+            }
+        } onGracefulShutdown: {
+            self.doorbell.ring()
+        }
+        try? await flushAcknowledged()
+    }
+
+    private func claimLoop(_ feed: AsyncStream<OutboxDelivery>.Continuation) async {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await flushAcknowledged()
+                let free = concurrency - inFlight.load(ordering: .relaxed)
+                var claimed = 0
+                if free > 0 {
+                    let rows = try await storage.claimDeliveries(owner: owner, now: Clock.now(), leaseMilliseconds: leaseMilliseconds, limit: free)
+                    claimed = rows.count
+                    inFlight.add(claimed, ordering: .relaxed)
+                    for row in rows { feed.yield(row) }
+                }
+                if claimed > 0, claimed == free { continue }
+                var timeout = pollInterval
+                if claimed == 0, free > 0, let due = try await storage.nextDueTime(now: Clock.now()) {
+                    timeout = min(timeout, .milliseconds(max(1, due - Clock.now())))
+                }
+                await doorbell.wait(timeout: timeout)
+            } catch {
+                core.logger.error("trigger dispatcher: \(error)")
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    private func flushAcknowledged() async throws {
+        let ids = acknowledged.withLock { ids in defer { ids.removeAll(keepingCapacity: true) }; return ids }
+        try await storage.completeDeliveries(ids: ids, owner: owner)
+    }
+
+    private func deliver(_ delivery: OutboxDelivery) async {
+        defer {
+            inFlight.subtract(1, ordering: .relaxed)
+            doorbell.ring()
+        }
+        let metrics = core.metrics
+        metrics.deliveryLatency.record(.milliseconds(max(0, Clock.now() - delivery.dueAt)))
+        let started = ContinuousClock.now
+        do {
+            try await run(delivery)
+            metrics.handlerDuration.record(ContinuousClock.now - started)
+            metrics.deliveries.increment()
+            acknowledged.withLock { $0.append(delivery.id) }
+        } catch {
+            metrics.handlerDuration.record(ContinuousClock.now - started)
+            metrics.failures.increment()
+            await failed(delivery, error: error)
+        }
+    }
+
+    private func run(_ delivery: OutboxDelivery) async throws {
+        guard let deployment = core.registry.deployment(for: delivery.app) else {
+            throw DeliveryError(message: "app '\(delivery.app)' has nothing deployed")
+        }
+        guard case .object(var event) = try LuaJSON.decode(delivery.event) else { throw DeliveryError(message: "the event is not an object") }
+        event["id"] = .string(delivery.eventID)
+        event["trigger"] = .string(delivery.triggerID)
+        var limits = deployment.pool.configuration.limits
+        if let timeout = delivery.timeoutMilliseconds { limits.timeout = .milliseconds(timeout) }
+        // A handler must finish well inside its lease, or another delivery would start meanwhile.
+        limits.timeout = min(limits.timeout, .milliseconds(max(1000, leaseMilliseconds - 5000)))
+        let context = InvocationContext(
+            app: delivery.app, requestID: delivery.eventID, principal: nil,
+            deadline: Date().timeIntervalSince1970 + Double(limits.timeout.components.seconds), depth: delivery.depth,
+            attempt: delivery.attempts, trigger: delivery.triggerID
+        )
+        _ = try await deployment.pool.invoke(delivery.handler, [.object(event), context.luaValue], context: context, limits: limits)
+    }
+
+    private func failed(_ delivery: OutboxDelivery, error: any Error) async {
+        let message = (error as? LuaError)?.message ?? "\(error)"
+        let logs = core.services.logs
+        let now = Clock.now()
+        let decision = delivery.retry.decide(afterFailedAttempt: delivery.attempts, now: now, isDeadLetterDelivery: delivery.toDeadLetter, jitter: Double.random(in: 0..<1))
+        let traceback = (error as? LuaError)?.traceback.map { "\n" + $0 } ?? ""
+        do {
+            switch decision {
+            case .retry(let at):
+                logs.append(app: delivery.app, level: .warn, message: "\(delivery.kind.rawValue) trigger \(delivery.triggerID): \(delivery.handler) failed (attempt \(delivery.attempts) of \(delivery.retry.maxAttempts), next in \(at - now) ms): \(message)\(traceback)", requestID: delivery.eventID)
+                try await storage.retryDelivery(id: delivery.id, owner: owner, dueAt: at, error: message)
+                core.metrics.retries.increment()
+            case .deadLetter:
+                let targets = core.triggers.targets(app: delivery.app, event: .deadLetter(kind: delivery.kind, handler: delivery.handler), depth: delivery.depth)
+                let record = try await storage.deadLetter(delivery, owner: owner, error: message, now: now, deadLetterTargets: OutboxEnqueue(targets: targets, depth: delivery.depth))
+                if let record {
+                    logs.append(app: delivery.app, level: .error, message: "\(delivery.kind.rawValue) trigger \(delivery.triggerID): \(delivery.handler) failed \(delivery.attempts) times; dead letter \(record.id) (\(targets.count) dead_letter trigger(s) fired): \(message)\(traceback)", requestID: delivery.eventID)
+                    core.metrics.deadLetters.increment()
+                    if !targets.isEmpty { doorbell.ring() }
+                }
+            case .drop:
+                logs.append(app: delivery.app, level: .error, message: "dead_letter trigger \(delivery.triggerID): \(delivery.handler) failed \(delivery.attempts) times; given up (a dead letter never makes another): \(message)\(traceback)", requestID: delivery.eventID)
+                try await storage.dropDelivery(id: delivery.id, owner: owner)
+                core.metrics.dropped.increment()
+            }
+        } catch {
+            core.logger.error("trigger dispatcher: cannot record a failed delivery: \(error)")
+        }
+    }
+}
+
+struct DeliveryError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
