@@ -4,7 +4,7 @@ ENV := source scripts/env.sh &&
 PORT ?= 8080
 DATA ?= ./picloud-data
 
-.PHONY: run test build bench bench-http clean
+.PHONY: run test build bench bench-http bench-triggers clean
 
 ## run: install what is missing, build a release binary, and serve on $(PORT) with the examples deployed
 run:
@@ -31,6 +31,11 @@ bench:
 bench-http:
 	@$(ENV) scripts/deps.sh run
 	@bench/http/run.sh
+
+## bench-triggers: trigger deliveries/s and start latency (results in bench/results/)
+bench-triggers:
+	@$(ENV) scripts/deps.sh run
+	@bench/triggers/run.sh
 
 clean:
 	rm -rf .build

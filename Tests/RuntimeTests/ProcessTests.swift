@@ -148,7 +148,7 @@ struct ProcessTests {
     @Test("SIGKILL while trigger deliveries are in flight: after a restart every event is delivered")
     func crashDuringDeliveries() async throws {
         let directory = Self.freshDirectory()
-        let environment = ["PICLOUD_DISPATCHER_LEASE_MS": "2000", "PICLOUD_DISPATCHER_CONCURRENCY": "2"]
+        let environment = ["PICLOUD_DISPATCHER_LEASE_MS": "2000", "PICLOUD_DISPATCHER_CONCURRENCY": "2", "PICLOUD_LUA_POOL_SIZE": "4"]
         let manifest = """
             name = "jobs"
             [[endpoints]]
@@ -169,7 +169,7 @@ struct ProcessTests {
             "handlers/enqueue.lua": "return function(req) for i = 1, tonumber(req.params.count) do docs.insert('jobs', { id = 'j' .. i, n = i }) end return 'ok' end",
             "handlers/work.lua": """
                 return function(event)
-                  for _ = 1, 10000000 do end -- tens of milliseconds of work
+                  time.sleep(0.05) -- 50 ms of waiting, as for a slow API
                   kv.incr("seen:" .. event.doc.n)
                 end
                 """,

@@ -125,12 +125,15 @@ struct SDKTests {
                 local validate = require("picloud.validate")
                 local ok, errors = validate.check({ title = 5 }, { title = { type = "string", required = true }, n = { type = "integer", required = true } })
                 local id = uuid()
+                local before_sleep = time.ms()
+                time.sleep(0.05)
+                local slept = time.ms() - before_sleep
                 return { json = {
                   now = time.now() > 1.7e9, ms = math.type(time.ms()), iso = time.iso(0),
                   uuid = #id == 36 and id:match("^%x+%-%x+%-4") ~= nil,
                   sha = crypto.sha256("abc"), hmac = crypto.hmac_sha256("key", "The quick brown fox jumps over the lazy dog"),
                   random = #crypto.random_hex(8), equal = crypto.equal("a", "a") and not crypto.equal("a", "b"),
-                  valid = ok, errors = errors,
+                  valid = ok, errors = errors, slept = slept >= 50, bad_sleep = select(2, pcall(time.sleep, -1)),
                 } }
                 """, in: server)
             let json = answer.json
@@ -139,6 +142,7 @@ struct SDKTests {
             #expect(json["sha"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
             #expect(json["hmac"] == "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8")
             #expect(json["random"] == 16 && json["equal"] == true && json["valid"] == false)
+            #expect(json["slept"] == true && json["bad_sleep"]?.stringValue?.contains("bad argument #1 to 'time.sleep'") == true)
             #expect(json["errors"] == [["field": "n", "message": "is required"], ["field": "title", "message": "must be a string"]])
             try await Task.sleep(for: .milliseconds(300))
             let logs = try await server.request(.GET, "/admin/apps/sdk/logs")

@@ -32,7 +32,8 @@ public struct RuntimeConfiguration: Sendable, Hashable {
     /// Trigger handlers running at once (`PICLOUD_DISPATCHER_CONCURRENCY`, default 8).
     public var dispatcherConcurrency = 8
     /// How long a claimed delivery stays leased (`PICLOUD_DISPATCHER_LEASE_MS`, default 60 s); after a
-    /// crash, deliveries in flight are retried once their lease ran out.
+    /// crash, deliveries in flight are retried once their lease ran out. A handler's time limit is kept
+    /// under it by a fifth of it (at most 5 s).
     public var dispatcherLeaseMilliseconds = 60_000
     /// The dispatcher's fallback poll (`PICLOUD_DISPATCHER_POLL_MS`, default 1 s); commits wake it at once.
     public var dispatcherPollMilliseconds = 1000

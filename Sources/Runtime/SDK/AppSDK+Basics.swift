@@ -25,9 +25,19 @@ extension AppSDK {
         return LuaLibrary(name: "log", functions: functions)
     }
 
-    /// `time.now()` (seconds, with milliseconds), `time.ms()`, `time.iso([seconds])`.
+    /// `time.now()` (seconds, with milliseconds), `time.ms()`, `time.iso([seconds])`, `time.sleep(seconds)`.
     var timeLibrary: LuaLibrary {
         LuaLibrary(name: "time", functions: [
+            "sleep": { call in
+                // Waits without holding the VM: other invocations run meanwhile. The invocation's
+                // time limit still applies.
+                let seconds = try call.number(1)
+                guard seconds >= 0, seconds <= 3600 else { throw LuaArgumentError(position: 1, message: "seconds from 0 to 3600") }
+                return .suspend {
+                    try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+                    return .none
+                }
+            },
             "now": { _ in .value(.number((Date().timeIntervalSince1970 * 1000).rounded() / 1000)) },
             "ms": { _ in .value(.integer(Clock.now())) },
             "iso": { call in

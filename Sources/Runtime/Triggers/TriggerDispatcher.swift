@@ -55,15 +55,14 @@ final class TriggerDispatcher: Service, Sendable {
     private func claimLoop(_ feed: AsyncStream<OutboxDelivery>.Continuation) async {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                try await flushAcknowledged()
-                let free = concurrency - inFlight.load(ordering: .relaxed)
-                var claimed = 0
-                if free > 0 {
-                    let rows = try await storage.claimDeliveries(owner: owner, now: Clock.now(), leaseMilliseconds: leaseMilliseconds, limit: free)
-                    claimed = rows.count
-                    inFlight.add(claimed, ordering: .relaxed)
-                    for row in rows { feed.yield(row) }
-                }
+                // Up to `concurrency` rows wait in line behind the running ones, so a worker that
+                // finishes finds the next delivery without waiting for a claim.
+                let free = 2 * concurrency - inFlight.load(ordering: .relaxed)
+                let done = acknowledged.withLock { ids in defer { ids.removeAll(keepingCapacity: true) }; return ids }
+                let rows = try await storage.completeAndClaim(completed: done, owner: owner, now: Clock.now(), leaseMilliseconds: leaseMilliseconds, limit: max(0, free))
+                let claimed = rows.count
+                inFlight.add(claimed, ordering: .relaxed)
+                for row in rows { feed.yield(row) }
                 if claimed > 0, claimed == free { continue }
                 var timeout = pollInterval
                 if claimed == 0, free > 0, let due = try await storage.nextDueTime(now: Clock.now()) {
@@ -112,7 +111,10 @@ final class TriggerDispatcher: Service, Sendable {
         var limits = deployment.pool.configuration.limits
         if let timeout = delivery.timeoutMilliseconds { limits.timeout = .milliseconds(timeout) }
         // A handler must finish well inside its lease, or another delivery would start meanwhile.
-        limits.timeout = min(limits.timeout, .milliseconds(max(1000, leaseMilliseconds - 5000)))
+        let margin = min(5000, leaseMilliseconds / 5)
+        let leaseLeft = (delivery.leasedUntil ?? (Clock.now() + leaseMilliseconds)) - Clock.now() - margin
+        guard leaseLeft >= margin else { throw DeliveryError(message: "the delivery waited too long for a free handler; it runs again later") }
+        limits.timeout = min(limits.timeout, .milliseconds(leaseLeft))
         let context = InvocationContext(
             app: delivery.app, requestID: delivery.eventID, principal: nil,
             deadline: Date().timeIntervalSince1970 + Double(limits.timeout.components.seconds), depth: delivery.depth,

@@ -54,6 +54,8 @@ public protocol OutboxStore: Sendable {
     func claimDeliveries(owner: String, now: Milliseconds, leaseMilliseconds: Int64, limit: Int) async throws -> [OutboxDelivery]
     /// Deletes delivered rows still leased to `owner`.
     func completeDeliveries(ids: [Int64], owner: String) async throws
+    /// Deletes delivered rows and leases the next due ones, in one transaction (the dispatcher's hot path).
+    func completeAndClaim(completed: [Int64], owner: String, now: Milliseconds, leaseMilliseconds: Int64, limit: Int) async throws -> [OutboxDelivery]
     /// Frees a row for another attempt at `dueAt`.
     func retryDelivery(id: Int64, owner: String, dueAt: Milliseconds, error: String) async throws
     /// Replaces the row with a dead letter and enqueues the dead_letter triggers' events, in one transaction.

@@ -36,7 +36,18 @@ extension SQLiteStorage {
     // MARK: Delivering
 
     public func claimDeliveries(owner: String, now: Milliseconds, leaseMilliseconds: Int64, limit: Int) async throws -> [OutboxDelivery] {
+        try await completeAndClaim(completed: [], owner: owner, now: now, leaseMilliseconds: leaseMilliseconds, limit: limit)
+    }
+
+    public func completeDeliveries(ids: [Int64], owner: String) async throws {
+        guard !ids.isEmpty else { return }
+        try await write { db in try Self.delete(db, ids: ids, owner: owner) }
+    }
+
+    public func completeAndClaim(completed: [Int64], owner: String, now: Milliseconds, leaseMilliseconds: Int64, limit: Int) async throws -> [OutboxDelivery] {
         try await write { db in
+            try Self.delete(db, ids: completed, owner: owner)
+            guard limit > 0 else { return [] }
             let statement = try db.cachedStatement(sql: """
                 UPDATE outbox SET leased_until = ?, lease_owner = ?, attempts = attempts + 1
                 WHERE id IN (SELECT id FROM outbox WHERE due_at <= ? AND (leased_until IS NULL OR leased_until < ?) ORDER BY due_at, id LIMIT ?)
@@ -46,12 +57,10 @@ extension SQLiteStorage {
         }
     }
 
-    public func completeDeliveries(ids: [Int64], owner: String) async throws {
+    static func delete(_ db: Database, ids: [Int64], owner: String) throws {
         guard !ids.isEmpty else { return }
-        try await write { db in
-            let statement = try db.cachedStatement(sql: "DELETE FROM outbox WHERE id = ? AND lease_owner = ?")
-            for id in ids { try statement.execute(arguments: [id, owner]) }
-        }
+        let statement = try db.cachedStatement(sql: "DELETE FROM outbox WHERE id = ? AND lease_owner = ?")
+        for id in ids { try statement.execute(arguments: [id, owner]) }
     }
 
     public func retryDelivery(id: Int64, owner: String, dueAt: Milliseconds, error: String) async throws {
