@@ -208,6 +208,42 @@ struct ProcessTests {
         #expect(await second.stop(signal: SIGTERM) == 0)
     }
 
+    @Test("cron @every 1s fires each second once, also across a restart")
+    func cronAcrossRestart() async throws {
+        let directory = Self.freshDirectory()
+        let environment = ["PICLOUD_CRON_TICK_INTERVAL_MS": "100"]
+        let manifest = """
+            name = "clock"
+            [[endpoints]]
+            method = "GET"
+            path = "/fired"
+            handler = "handlers/fired.lua"
+            [[triggers]]
+            kind = "cron"
+            schedule = "@every 1s"
+            handler = "handlers/tick.lua"
+            """
+        let files = [
+            "handlers/tick.lua": "return function(event) kv.incr('fired:' .. event.scheduled_at) end",
+            "handlers/fired.lua": "return function() return { json = kv.list('fired:', { limit = 1000 }) } end",
+        ]
+        let first = try await Server(dataDirectory: directory, extraEnvironment: environment)
+        _ = try await first.request(.POST, "/admin/apps", json: ["name": "clock"])
+        #expect(try await first.request(.PUT, "/admin/apps/clock/deployment", json: ["manifest": .string(manifest), "files": .object(files.mapValues(LuaValue.string))]).status == 201)
+        try await Task.sleep(for: .milliseconds(2600))
+        #expect(await first.stop(signal: SIGTERM) == 0)
+        try await Task.sleep(for: .milliseconds(1200)) // down across at least one scheduled time
+        let second = try await Server(dataDirectory: directory, extraEnvironment: environment)
+        try await Task.sleep(for: .milliseconds(2600))
+        guard case .array(let fired) = try await second.request(.GET, "/apps/clock/api/fired").json else { Issue.record("no list"); return }
+        #expect(await second.stop(signal: SIGTERM) == 0)
+        let times = fired.compactMap { $0["key"]?.stringValue.flatMap { Int64($0.dropFirst("fired:".count)) } }.sorted()
+        #expect(fired.allSatisfy { $0["value"] == 1 }, "a scheduled time fired twice: \(fired)")
+        #expect(times.allSatisfy { $0 % 1000 == 0 })
+        // About 2-3 times before the stop, one for the time missed while down, 2-3 after.
+        #expect(times.count >= 5, "only \(times.count) scheduled times fired: \(times)")
+    }
+
     actor AcknowledgedWrites {
         var all: Set<Int> = []
         func add(_ n: Int) { all.insert(n) }

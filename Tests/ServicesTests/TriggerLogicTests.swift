@@ -100,8 +100,11 @@ struct TriggerMatchingTests {
         #expect(files.matches(.files(op: "put", path: "uploads/a.png")) && !files.matches(.files(op: "put", path: "other/a.png")))
         #expect(trigger(.topic, TriggerMatch(topic: "news")).matches(.topic("news")))
         let dead = trigger(.deadLetter, TriggerMatch(onKind: "docs"))
-        #expect(dead.matches(.deadLetter(kind: .docs, handler: "x.lua")) && !dead.matches(.deadLetter(kind: .kv, handler: "x.lua")))
-        #expect(trigger(.deadLetter, TriggerMatch()).matches(.deadLetter(kind: .cron, handler: "y.lua")))
+        #expect(dead.matches(.deadLetter(triggerID: "t1", kind: .docs, handler: "x.lua")) && !dead.matches(.deadLetter(triggerID: "t1", kind: .kv, handler: "x.lua")))
+        #expect(trigger(.deadLetter, TriggerMatch()).matches(.deadLetter(triggerID: "t1", kind: .cron, handler: "y.lua")))
+        let one = trigger(.deadLetter, TriggerMatch(onTrigger: "t1", onHandler: "x.lua"))
+        #expect(one.matches(.deadLetter(triggerID: "t1", kind: .kv, handler: "x.lua")))
+        #expect(!one.matches(.deadLetter(triggerID: "t2", kind: .kv, handler: "x.lua")) && !one.matches(.deadLetter(triggerID: "t1", kind: .kv, handler: "y.lua")))
     }
 
     @Test("each kind checks its settings")

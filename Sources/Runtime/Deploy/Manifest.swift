@@ -107,7 +107,7 @@ struct Manifest: Sendable, Hashable {
         self.indexes = indexes
 
         var triggers: [Trigger] = []
-        let matchFields = ["key", "prefix", "collection", "ops", "topic", "schedule", "on_handler", "on_kind"]
+        let matchFields = ["key", "prefix", "collection", "ops", "topic", "schedule", "on_trigger", "on_handler", "on_kind"]
         for (index, item) in reader.tables(root["triggers"], at: "triggers").enumerated() {
             let place = "triggers[\(index + 1)]"
             reader.allowOnly(item, Set(["kind", "handler", "max_attempts", "backoff_base_ms", "backoff_cap_ms", "timeout_ms"] + matchFields), at: place)
@@ -126,6 +126,7 @@ struct Manifest: Sendable, Hashable {
                 key: reader.string(item["key"], at: place + ".key", required: false), prefix: reader.string(item["prefix"], at: place + ".prefix", required: false),
                 collection: reader.string(item["collection"], at: place + ".collection", required: false), ops: ops,
                 topic: reader.string(item["topic"], at: place + ".topic", required: false), schedule: reader.string(item["schedule"], at: place + ".schedule", required: false),
+                onTrigger: reader.string(item["on_trigger"], at: place + ".on_trigger", required: false),
                 onHandler: reader.string(item["on_handler"], at: place + ".on_handler", required: false), onKind: reader.string(item["on_kind"], at: place + ".on_kind", required: false)
             )
             let defaults = TriggerRecord.defaultRetry

@@ -76,7 +76,7 @@ enum OpenAPIDocument {
               body: ["type": "object", "properties": [
                   "kind": ["type": "string", "enum": ["kv", "docs", "files", "topic", "cron", "dead_letter"]], "handler": ["type": "string"],
                   "key": ["type": "string"], "prefix": ["type": "string"], "collection": ["type": "string"], "ops": ["type": "array", "items": ["type": "string"]],
-                  "topic": ["type": "string"], "schedule": ["type": "string"], "on_handler": ["type": "string"], "on_kind": ["type": "string"],
+                  "topic": ["type": "string"], "schedule": ["type": "string"], "on_trigger": ["type": "string"], "on_handler": ["type": "string"], "on_kind": ["type": "string"],
                   "max_attempts": ["type": "integer"], "backoff_base_ms": ["type": "integer"], "backoff_cap_ms": ["type": "integer"], "timeout_ms": ["type": "integer"],
               ], "required": ["kind", "handler"]], success: 201),
         Route(method: "delete", path: "/admin/apps/{app}/triggers/{id}", summary: "Remove a trigger added through the API", scope: "app:deploy", success: 204),

@@ -136,7 +136,7 @@ final class TriggerDispatcher: Service, Sendable {
                 try await storage.retryDelivery(id: delivery.id, owner: owner, dueAt: at, error: message)
                 core.metrics.retries.increment()
             case .deadLetter:
-                let targets = core.triggers.targets(app: delivery.app, event: .deadLetter(kind: delivery.kind, handler: delivery.handler), depth: delivery.depth)
+                let targets = core.triggers.targets(app: delivery.app, event: .deadLetter(triggerID: delivery.triggerID, kind: delivery.kind, handler: delivery.handler), depth: delivery.depth)
                 let record = try await storage.deadLetter(delivery, owner: owner, error: message, now: now, deadLetterTargets: OutboxEnqueue(targets: targets, depth: delivery.depth))
                 if let record {
                     logs.append(app: delivery.app, level: .error, message: "\(delivery.kind.rawValue) trigger \(delivery.triggerID): \(delivery.handler) failed \(delivery.attempts) times; dead letter \(record.id) (\(targets.count) dead_letter trigger(s) fired): \(message)\(traceback)", requestID: delivery.eventID)

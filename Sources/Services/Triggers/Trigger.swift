@@ -12,7 +12,7 @@ public enum TriggerEvent: Sendable, Hashable {
     case docs(op: String, collection: String)
     case files(op: String, path: String)
     case topic(String)
-    case deadLetter(kind: TriggerKind, handler: String)
+    case deadLetter(triggerID: String, kind: TriggerKind, handler: String)
 
     var kind: TriggerKind {
         switch self {
@@ -28,7 +28,7 @@ public enum TriggerEvent: Sendable, Hashable {
 /// What a trigger matches. Which fields apply depends on the kind:
 /// `kv`: `key` (a glob with `*` and `?`) or `prefix`, and `ops` (set, delete);
 /// `docs`: `collection` and `ops` (insert, update, delete); `files`: `prefix` and `ops` (put, delete);
-/// `topic`: `topic`; `cron`: `schedule`; `dead_letter`: optionally `onHandler` and `onKind`.
+/// `topic`: `topic`; `cron`: `schedule`; `dead_letter`: optionally `onTrigger`, `onHandler` and `onKind`.
 public struct TriggerMatch: Sendable, Hashable, Codable {
     public var key: String?
     public var prefix: String?
@@ -36,23 +36,26 @@ public struct TriggerMatch: Sendable, Hashable, Codable {
     public var ops: [String]?
     public var topic: String?
     public var schedule: String?
+    public var onTrigger: String?
     public var onHandler: String?
     public var onKind: String?
 
     public init(key: String? = nil, prefix: String? = nil, collection: String? = nil, ops: [String]? = nil, topic: String? = nil,
-                schedule: String? = nil, onHandler: String? = nil, onKind: String? = nil) {
+                schedule: String? = nil, onTrigger: String? = nil, onHandler: String? = nil, onKind: String? = nil) {
         self.key = key
         self.prefix = prefix
         self.collection = collection
         self.ops = ops
         self.topic = topic
         self.schedule = schedule
+        self.onTrigger = onTrigger
         self.onHandler = onHandler
         self.onKind = onKind
     }
 
     enum CodingKeys: String, CodingKey {
         case key, prefix, collection, ops, topic, schedule
+        case onTrigger = "on_trigger"
         case onHandler = "on_handler"
         case onKind = "on_kind"
     }
@@ -137,8 +140,9 @@ public struct TriggerRecord: Sendable, Hashable {
             return path.hasPrefix(match.prefix ?? "") && (match.ops.map { $0.contains(op) } ?? true)
         case .topic(let name):
             return name == match.topic
-        case .deadLetter(let failedKind, let failedHandler):
-            return (match.onHandler.map { $0 == failedHandler } ?? true) && (match.onKind.map { $0 == failedKind.rawValue } ?? true)
+        case .deadLetter(let failedTrigger, let failedKind, let failedHandler):
+            return (match.onTrigger.map { $0 == failedTrigger } ?? true) && (match.onHandler.map { $0 == failedHandler } ?? true)
+                && (match.onKind.map { $0 == failedKind.rawValue } ?? true)
         }
     }
 

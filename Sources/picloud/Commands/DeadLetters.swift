@@ -109,7 +109,7 @@ struct Triggers: AsyncParsableCommand {
         let answer = try await connection.client().json(.GET, "/admin/apps/\(AdminClient.segment(app))/triggers")
         guard case .array(let items)? = answer["items"], !items.isEmpty else { return print("'\(app)' has no triggers") }
         for item in items {
-            let what = ["key", "prefix", "collection", "topic", "schedule", "on_handler", "on_kind"].compactMap { name in item[name]?.stringValue.map { "\(name)=\($0)" } }.joined(separator: " ")
+            let what = ["key", "prefix", "collection", "topic", "schedule", "on_trigger", "on_handler", "on_kind"].compactMap { name in item[name]?.stringValue.map { "\(name)=\($0)" } }.joined(separator: " ")
             let next = item["next_run_at"]?.stringValue.map { " next \($0)" } ?? ""
             print("\(item["id"]?.stringValue ?? "")\t\(item["kind"]?.stringValue ?? "")\t\(what)\t→ \(item["handler"]?.stringValue ?? "")\t(\(item["source"]?.stringValue ?? ""))\(next)")
         }

@@ -98,7 +98,8 @@ extension AdminController {
         if case .array(let list)? = body["ops"] { ops = list.compactMap(\.stringValue) }
         let match = TriggerMatch(
             key: body["key"]?.stringValue, prefix: body["prefix"]?.stringValue, collection: body["collection"]?.stringValue, ops: ops,
-            topic: body["topic"]?.stringValue, schedule: body["schedule"]?.stringValue, onHandler: body["on_handler"]?.stringValue, onKind: body["on_kind"]?.stringValue
+            topic: body["topic"]?.stringValue, schedule: body["schedule"]?.stringValue, onTrigger: body["on_trigger"]?.stringValue,
+            onHandler: body["on_handler"]?.stringValue, onKind: body["on_kind"]?.stringValue
         )
         try TriggerRecord.validate(kind: kind, match: match)
         let defaults = TriggerRecord.defaultRetry
@@ -130,7 +131,7 @@ extension AdminController {
         ]
         let match = trigger.match
         for (key, value) in [("key", match.key), ("prefix", match.prefix), ("collection", match.collection), ("topic", match.topic),
-                             ("schedule", match.schedule), ("on_handler", match.onHandler), ("on_kind", match.onKind)] {
+                             ("schedule", match.schedule), ("on_trigger", match.onTrigger), ("on_handler", match.onHandler), ("on_kind", match.onKind)] {
             if let value { fields[key] = .string(value) }
         }
         if let ops = match.ops { fields["ops"] = .array(ops.map(LuaValue.string)) }
