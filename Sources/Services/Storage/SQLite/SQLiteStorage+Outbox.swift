@@ -45,7 +45,8 @@ extension SQLiteStorage {
     }
 
     public func completeAndClaim(completed: [Int64], owner: String, now: Milliseconds, leaseMilliseconds: Int64, limit: Int) async throws -> [OutboxDelivery] {
-        try await write { db in
+        guard !completed.isEmpty || limit > 0 else { return [] }
+        return try await write { db in
             try Self.delete(db, ids: completed, owner: owner)
             guard limit > 0 else { return [] }
             let statement = try db.cachedStatement(sql: """
