@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/env.sh
+source bench/lib.sh
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 swift build -c release --product picloud >/dev/null
 DURATION=${DURATION:-10s}
@@ -17,28 +18,20 @@ work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 start_server() { # $1 = synchronous mode
-  local log=$work/server-$1.log
-  PICLOUD_SQLITE_SYNCHRONOUS=$1 PICLOUD_LOG_LEVEL=warning .build/release/picloud serve --port 0 --data-dir "$work/data-$1" --deploy bench/http/app --log-level notice 2>"$log" &
-  server=$!
-  for _ in $(seq 100); do
-    port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$log" | grep -o '[0-9]*$' || true)
-    [ -n "$port" ] && return 0
-    sleep 0.1
-  done
-  echo "server did not start"; cat "$log"; exit 1
+  PICLOUD_SQLITE_SYNCHRONOUS=$1 start_picloud "$work/server-$1.log" "$work/data-$1" --deploy bench/http/app --log-level notice
 }
 
 measure() { # name url -> "rps p50_ms p99_ms"
   wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$2" > "$work/$1.txt"
-  python3 - "$work/$1.txt" <<'PY'
+  python3 - "$work/$1.txt" <<'PY' || { cat "$work/$1.txt" "$work"/server-*.log >&2; exit 1; }
 import re, sys
 text = open(sys.argv[1]).read()
 def ms(v):
     n, unit = re.match(r"([\d.]+)(us|ms|s)", v).groups()
     return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p50 = ms(re.search(r"50%\s+(\S+)", text).group(1))
-p99 = ms(re.search(r"99%\s+(\S+)", text).group(1))
+p50 = ms(re.search(r"^\s*50%\s+(\S+)", text, re.M).group(1))
+p99 = ms(re.search(r"^\s*99%\s+(\S+)", text, re.M).group(1))
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 if errors: sys.exit(f"{errors.group(1)} failed requests:\n{text}")
 print(f"{rps:.0f} {p50:.2f} {p99:.2f}")
