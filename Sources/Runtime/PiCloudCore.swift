@@ -11,18 +11,21 @@ final class PiCloudCore: Sendable {
     let registry: AppRegistry
     let triggers: TriggerRegistry
     let deployer: Deployer
-    let metrics = PiCloudMetrics()
+    let realtime: RealtimeHub
+    let metrics: PiCloudMetrics
     let logger: Logger
 
-    private init(configuration: RuntimeConfiguration, services: PiCloudServices, triggers: TriggerRegistry, logger: Logger) {
+    private init(configuration: RuntimeConfiguration, services: PiCloudServices, triggers: TriggerRegistry, realtime: RealtimeHub, logger: Logger) {
         self.configuration = configuration
+        self.realtime = realtime
+        self.metrics = realtime.metrics
         self.services = services
         self.registry = AppRegistry()
         self.triggers = triggers
         self.logger = logger
         self.deployer = Deployer(
             services: services, registry: registry, triggers: triggers,
-            pools: LuaPoolConfiguration(size: configuration.luaPoolSize), logger: logger
+            realtime: realtime, pools: LuaPoolConfiguration(size: configuration.luaPoolSize), logger: logger
         )
     }
 
@@ -35,12 +38,14 @@ final class PiCloudCore: Sendable {
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
         let masterKey = try SecretService.masterKey(environment: configuration.masterKey, dataDirectory: configuration.dataDirectory)
         let triggers = TriggerRegistry(maxDepth: configuration.triggerMaxDepth)
+        let realtime = RealtimeHub(capacity: configuration.realtimeCapacity, heartbeatInterval: configuration.heartbeatInterval, metrics: PiCloudMetrics())
         let services = try PiCloudServices.embedded(
             dataDirectory: configuration.dataDirectory, masterKey: masterKey, durability: configuration.durability,
-            maxFileBytes: configuration.maxFileBytes, triggers: triggers, logger: logger
+            maxFileBytes: configuration.maxFileBytes, triggers: triggers, broadcaster: realtime, history: configuration.topicHistory,
+            tokenLifetime: configuration.subscriberTokenLifetime, logger: logger
         )
         triggers.logs.withLock { $0 = services.logs }
-        let core = PiCloudCore(configuration: configuration, services: services, triggers: triggers, logger: logger)
+        let core = PiCloudCore(configuration: configuration, services: services, triggers: triggers, realtime: realtime, logger: logger)
         if let generated = try await services.keys.bootstrap(environmentToken: configuration.adminToken, dataDirectory: configuration.dataDirectory) {
             logger.notice("""
                 created the first admin key (shown once; also in \(configuration.dataDirectory)/admin-token):

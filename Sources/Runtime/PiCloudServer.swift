@@ -28,6 +28,7 @@ public enum PiCloudServer {
         OpenAPIController().register(on: router)
         AdminController(core: core).register(on: router)
         EndpointController(core: core).register(on: router)
+        RealtimeController(core: core).register(on: router)
         return Application(
             router: router,
             configuration: ApplicationConfiguration(
@@ -49,9 +50,11 @@ public enum PiCloudServer {
         let configuration = core.configuration
         return [
             TriggerDispatcher(core: core),
+            core.realtime,
             CronScheduler(core: core),
             PeriodicTask(name: "log flush", interval: .milliseconds(100), logger: core.logger) { try await services.logs.flush() },
             PeriodicTask(name: "kv expiry", interval: .seconds(60), logger: core.logger) { _ = try await services.kv.purgeExpired() },
+            PeriodicTask(name: "topic history trim", interval: .seconds(60), logger: core.logger) { _ = try await services.topics.trimHistory() },
             PeriodicTask(name: "log trim", interval: .seconds(60), logger: core.logger) { _ = try await services.logs.trim(keep: configuration.logRetentionLines) },
             PeriodicTask(name: "files sweep", interval: .seconds(configuration.filesSweepSeconds), logger: core.logger) {
                 let result = try await services.files.sweep()

@@ -65,6 +65,12 @@ extension LuaValue {
         }
     }
 
+    /// The items of an array.
+    public var arrayValue: [LuaValue]? {
+        if case .array(let items) = self { return items }
+        return nil
+    }
+
     /// Any number as a `Double`.
     public var doubleValue: Double? {
         switch self {

@@ -25,6 +25,16 @@ public struct RuntimeConfiguration: Sendable, Hashable {
     public var luaPoolSize = 2
     /// Seconds between heartbeat comments on event streams (`PICLOUD_REALTIME_HEARTBEAT_SEC`, default 30).
     public var heartbeatSeconds = 30
+    /// Events a topic's live subscribers may fall behind before the oldest are dropped for them
+    /// (`PICLOUD_REALTIME_BROADCAST_CAPACITY`, default 64); they then come from the history, or a gap event says what was lost.
+    public var realtimeCapacity = 64
+    /// Events kept per registered topic for subscribers that resume (`PICLOUD_REALTIME_HISTORY_EVENTS`, default 1000; a topic may say otherwise).
+    public var realtimeHistoryEvents = 1000
+    /// How long they are kept (`PICLOUD_REALTIME_HISTORY_SEC`, default 24 h).
+    public var realtimeHistorySeconds = 86400
+    /// Subscriber token lifetimes in seconds: asked-for ones are clamped to min...max
+    /// (`PICLOUD_SUBSCRIBER_TOKEN_TTL_MIN_SEC` 10, `_MAX_SEC` 86400, `_DEFAULT_SEC` 3600).
+    public var subscriberTokenLifetime = SubscriberTokenLifetime()
     /// Log lines kept per app (`PICLOUD_LOG_RETENTION_LINES`, default 10,000).
     public var logRetentionLines = 10_000
     /// Seconds between sweeps of temp files and unreferenced blobs (`PICLOUD_FILES_SWEEP_INTERVAL_SEC`, default 6 h).
@@ -81,6 +91,17 @@ public struct RuntimeConfiguration: Sendable, Hashable {
         maxFileBytes = try integer("PICLOUD_MAX_FILE_BYTES", 1024...(1 << 30)) ?? maxFileBytes
         luaPoolSize = try integer("PICLOUD_LUA_POOL_SIZE", 1...64) ?? luaPoolSize
         heartbeatSeconds = try integer("PICLOUD_REALTIME_HEARTBEAT_SEC", 1...3600) ?? heartbeatSeconds
+        realtimeCapacity = try integer("PICLOUD_REALTIME_BROADCAST_CAPACITY", 1...100_000) ?? realtimeCapacity
+        realtimeHistoryEvents = try integer("PICLOUD_REALTIME_HISTORY_EVENTS", 0...TopicRecord.maxHistoryEvents) ?? realtimeHistoryEvents
+        realtimeHistorySeconds = try integer("PICLOUD_REALTIME_HISTORY_SEC", 1...TopicRecord.maxHistorySeconds) ?? realtimeHistorySeconds
+        var lifetime = subscriberTokenLifetime
+        lifetime.minimum = try integer("PICLOUD_SUBSCRIBER_TOKEN_TTL_MIN_SEC", 1...(365 * 86400)) ?? lifetime.minimum
+        lifetime.maximum = try integer("PICLOUD_SUBSCRIBER_TOKEN_TTL_MAX_SEC", 1...(365 * 86400)) ?? lifetime.maximum
+        lifetime.standard = try integer("PICLOUD_SUBSCRIBER_TOKEN_TTL_DEFAULT_SEC", 1...(365 * 86400)) ?? lifetime.standard
+        guard lifetime.minimum <= lifetime.standard, lifetime.standard <= lifetime.maximum else {
+            throw ConfigurationError("subscriber token lifetimes must satisfy PICLOUD_SUBSCRIBER_TOKEN_TTL_MIN_SEC (\(lifetime.minimum)) <= _DEFAULT_SEC (\(lifetime.standard)) <= _MAX_SEC (\(lifetime.maximum))")
+        }
+        subscriberTokenLifetime = lifetime
         logRetentionLines = try integer("PICLOUD_LOG_RETENTION_LINES", 100...10_000_000) ?? logRetentionLines
         filesSweepSeconds = try integer("PICLOUD_FILES_SWEEP_INTERVAL_SEC", 1...(7 * 86400)) ?? filesSweepSeconds
         dispatcherConcurrency = try integer("PICLOUD_DISPATCHER_CONCURRENCY", 1...256) ?? dispatcherConcurrency
@@ -99,6 +120,8 @@ public struct RuntimeConfiguration: Sendable, Hashable {
     }
 
     var heartbeatInterval: Duration { .seconds(heartbeatSeconds) }
+
+    var topicHistory: TopicHistoryDefaults { TopicHistoryDefaults(events: realtimeHistoryEvents, seconds: realtimeHistorySeconds) }
 }
 
 /// A configuration value that does not make sense.

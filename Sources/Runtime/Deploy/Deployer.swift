@@ -9,6 +9,7 @@ struct Deployer: Sendable {
     let services: PiCloudServices
     let registry: AppRegistry
     let triggers: TriggerRegistry
+    let realtime: RealtimeHub
     let pools: LuaPoolConfiguration
     let logger: Logger
 
@@ -28,6 +29,7 @@ struct Deployer: Sendable {
         let deployment = ActiveDeployment(app: app, version: record.version, manifest: manifest, pool: pool, createdAt: record.createdAt)
         registry.activate(deployment)
         try await activateTriggers(app: app, manifest: manifest)
+        try await activateTopics(app: app, manifest: manifest)
         services.logs.append(app: app, level: .info, message: "deployment \(record.version) serving (\(manifest.endpoints.count) endpoints)")
         return deployment
     }
@@ -57,6 +59,29 @@ struct Deployer: Sendable {
         }
         try await services.storage.replaceManifestTriggers(app: app, triggers: records)
         try await triggers.reload(app: app, from: services.storage)
+    }
+
+    /// Makes the app's manifest topics those of `manifest`. Streams of topics that went away or
+    /// changed who may subscribe end, so their subscribers are checked again when they reconnect.
+    /// A topic's external flag is set by the deployment that registers it and afterwards only
+    /// through the PATCH endpoint; a manifest that disagrees gets a warning in the app's log.
+    func activateTopics(app: String, manifest: Manifest) async throws {
+        let now = Clock.now()
+        let records = manifest.topics.map { topic in
+            TopicRecord(
+                app: app, name: topic.name, externalSubscribable: topic.externalSubscribable, authMode: topic.authMode,
+                historyEvents: topic.historyEvents, historySeconds: topic.historySeconds, source: .manifest, createdAt: now, updatedAt: now
+            )
+        }
+        let changes = try await services.topics.replaceManifestTopics(app: app, topics: records)
+        for name in changes.removed { realtime.close(app: app, topic: name, reason: "topic_deleted") }
+        for name in changes.authChanged { realtime.close(app: app, topic: name, reason: "topic_changed") }
+        for name in changes.externalKept {
+            services.logs.append(
+                app: app, level: .warn,
+                message: "topic '\(name)': external_subscribable in picloud.toml differs from the stored flag, which stays; change it with PATCH /admin/apps/\(app)/topics/\(name)/external"
+            )
+        }
     }
 
     /// Checks and compiles, and builds a prepared pool.

@@ -33,10 +33,20 @@ struct Manifest: Sendable, Hashable {
         var timeoutMilliseconds: Int64?
     }
 
+    /// A `[[topics]]` entry: a registered topic.
+    struct TopicDeclaration: Sendable, Hashable {
+        var name: String
+        var externalSubscribable: Bool
+        var authMode: TopicRecord.AuthMode
+        var historyEvents: Int?
+        var historySeconds: Int?
+    }
+
     var name: String
     var endpoints: [Endpoint]
     var indexes: [DocIndex]
     var triggers: [Trigger]
+    var topics: [TopicDeclaration]
     var limits: Limits
 
     static let methods: Set<String> = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "*"]
@@ -58,9 +68,6 @@ struct Manifest: Sendable, Hashable {
             reader.fail("name", "'\(name)' is not a valid app name: use 1 to 40 lowercase letters, digits and '-', starting with a letter")
         }
         reader.allowOnly(root, ["name", "endpoints", "indexes", "limits", "triggers", "topics"], at: "")
-        for unsupported in ["topics"] where root[unsupported] != nil {
-            reader.fail(unsupported, "[[\(unsupported)]] are not supported by this version of PiCloud yet")
-        }
 
         var endpoints: [Endpoint] = []
         for (index, item) in reader.tables(root["endpoints"], at: "endpoints").enumerated() {
@@ -146,6 +153,26 @@ struct Manifest: Sendable, Hashable {
         }
         self.triggers = triggers
 
+        var topics: [TopicDeclaration] = []
+        for (index, item) in reader.tables(root["topics"], at: "topics").enumerated() {
+            let place = "topics[\(index + 1)]"
+            reader.allowOnly(item, ["name", "external_subscribable", "auth_mode", "history_events", "history_seconds"], at: place)
+            let name = reader.string(item["name"], at: place + ".name", required: true) ?? ""
+            if !name.isEmpty {
+                do { try Topic.validate(name: name) } catch { reader.fail(place + ".name", error.message) }
+                if topics.contains(where: { $0.name == name }) { reader.fail(place + ".name", "topic '\(name)' is declared twice") }
+            }
+            let modeText = reader.string(item["auth_mode"], at: place + ".auth_mode", required: false) ?? TopicRecord.AuthMode.token.rawValue
+            let mode = TopicRecord.AuthMode(rawValue: modeText)
+            if mode == nil { reader.fail(place + ".auth_mode", "'\(modeText)' is neither \"public\" nor \"token\"") }
+            let external = reader.bool(item["external_subscribable"], at: place + ".external_subscribable") ?? false
+            let events = reader.integer(item["history_events"], at: place + ".history_events", in: 0...Int64(TopicRecord.maxHistoryEvents))
+            let seconds = reader.integer(item["history_seconds"], at: place + ".history_seconds", in: 1...Int64(TopicRecord.maxHistorySeconds))
+            guard !name.isEmpty, let mode else { continue }
+            topics.append(TopicDeclaration(name: name, externalSubscribable: external, authMode: mode, historyEvents: events.map(Int.init), historySeconds: seconds.map(Int.init)))
+        }
+        self.topics = topics
+
         var limits = Limits()
         if let table = root["limits"] {
             reader.allowOnly(table, ["instructions", "timeout_ms", "memory_mb"], at: "limits")
@@ -174,6 +201,16 @@ struct ManifestReader {
             return nil
         default:
             fail(place, "must be a string")
+            return nil
+        }
+    }
+
+    mutating func bool(_ value: LuaValue?, at place: String) -> Bool? {
+        switch value {
+        case nil, .nil?: return nil
+        case .boolean(let flag)?: return flag
+        default:
+            fail(place, "must be true or false")
             return nil
         }
     }

@@ -60,7 +60,10 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
     static func response(status: HTTPResponse.Status, code: String, message: String) -> Response {
         let body = ErrorBody(error: .init(code: code, message: message))
-        let data = (try? JSONEncoder().encode(body)) ?? Data(#"{"error":{"code":"internal","message":"internal error"}}"#.utf8)
+        // Sorted keys: the same error is the same bytes (404s and 401s that must not differ do not).
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let data = (try? encoder.encode(body)) ?? Data(#"{"error":{"code":"internal","message":"internal error"}}"#.utf8)
         return Response(
             status: status,
             headers: [.contentType: "application/json; charset=utf-8"],

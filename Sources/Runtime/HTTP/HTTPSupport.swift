@@ -57,6 +57,39 @@ extension LuaValue {
         guard case .string(let text)? = self[field] else { throw ServiceError(.invalidInput, "field '\(field)' (a string) is required") }
         return text
     }
+
+    /// An optional boolean field (nil when absent or null).
+    func optionalBool(_ field: String) throws -> Bool? {
+        switch self[field] {
+        case nil, .nil?, .null?: return nil
+        case .boolean(let value)?: return value
+        default: throw ServiceError(.invalidInput, "field '\(field)' must be true or false")
+        }
+    }
+
+    /// An optional integer field (nil when absent or null).
+    func optionalInteger(_ field: String) throws -> Int? {
+        switch self[field] {
+        case nil, .nil?, .null?: return nil
+        case .integer(let value)?: return Int(value)
+        default: throw ServiceError(.invalidInput, "field '\(field)' must be an integer")
+        }
+    }
+
+    /// Throws for a field of a JSON object body that is not one of `fields` (a typo should not pass silently).
+    func allowOnly(_ fields: Set<String>) throws {
+        guard case .object(let object) = self else { throw ServiceError(.invalidInput, "a JSON object is expected") }
+        if let unknown = object.keys.sorted().first(where: { !fields.contains($0) }) {
+            throw ServiceError(.invalidInput, "unknown field '\(unknown)' (expected \(fields.sorted().joined(separator: ", ")))")
+        }
+    }
+}
+
+/// Percent-encodes a path segment (everything but unreserved characters and ':' '@').
+func percentEncodePathSegment(_ segment: String) -> String {
+    var allowed = CharacterSet.alphanumerics.intersection(CharacterSet(charactersIn: Unicode.Scalar(0)..<Unicode.Scalar(128)))
+    allowed.insert(charactersIn: "-._~:@")
+    return segment.addingPercentEncoding(withAllowedCharacters: allowed) ?? segment
 }
 
 extension Milliseconds {

@@ -14,6 +14,13 @@ final class PiCloudMetrics: Sendable {
     let requests: Counter
     let requestErrors: Counter
     let requestDuration: DurationHistogram
+    let realtimeSubscribers: Gauge
+    let realtimeChannels: Gauge
+    let realtimeBroadcast: Counter
+    let realtimeDelivered: Counter
+    let realtimeDropped: Counter
+    let realtimeReplays: Counter
+    let realtimeReplayed: Counter
 
     init() {
         let buckets: [Duration] = [.microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
@@ -29,5 +36,12 @@ final class PiCloudMetrics: Sendable {
         requests = registry.makeCounter(name: "picloud_endpoint_requests_total", help: "App endpoint requests.")
         requestErrors = registry.makeCounter(name: "picloud_endpoint_errors_total", help: "App endpoint requests whose handler failed.")
         requestDuration = registry.makeDurationHistogram(name: "picloud_endpoint_duration_seconds", buckets: buckets, help: "App endpoint handler time.")
+        realtimeSubscribers = registry.makeGauge(name: "picloud_realtime_subscribers", help: "Open realtime (SSE) subscriptions.")
+        realtimeChannels = registry.makeGauge(name: "picloud_realtime_channels", help: "Topics with at least one subscriber on this node.")
+        realtimeBroadcast = registry.makeCounter(name: "picloud_realtime_events_broadcast_total", help: "Committed events handed to a topic's live subscribers.")
+        realtimeDelivered = registry.makeCounter(name: "picloud_realtime_events_delivered_total", help: "Events written to subscribers (one per subscriber).")
+        realtimeDropped = registry.makeCounter(name: "picloud_realtime_events_dropped_total", help: "Events subscribers missed and were told so with a gap event.")
+        realtimeReplays = registry.makeCounter(name: "picloud_realtime_replays_total", help: "Subscriptions that resumed from a Last-Event-ID.")
+        realtimeReplayed = registry.makeCounter(name: "picloud_realtime_replayed_events_total", help: "Events sent from the topic history (resumes and subscribers that fell behind).")
     }
 }

@@ -85,9 +85,12 @@ extension AppSDK {
         ])
     }
 
-    /// `pubsub.publish(topic, message)` → event id: the message goes to the app's topic triggers.
+    /// `pubsub.publish(topic, message)` → event id: the message goes to the app's topic triggers
+    /// and, on a registered topic, to its history and live subscribers.
+    /// `pubsub.subscriber_token(topics, ttl_seconds)` → token, expires_at: lets a browser subscribe.
     var pubsubLibrary: LuaLibrary {
         let pubsub = services.pubsub
+        let topics = services.topics
         let app = app
         return LuaLibrary(name: "pubsub", functions: [
             "publish": { call in
@@ -95,6 +98,25 @@ extension AppSDK {
                 let message = try jsonBytes(try call.value(2), what: "pubsub.publish")
                 let depth = call.depth
                 return waiting(call) { .value(.string(try await pubsub.publish(app: app, topic: topic, message: message, depth: depth))) }
+            },
+            "subscriber_token": { call in
+                var names: [String]
+                switch try call.value(1) {
+                case .string(let name): names = [name]
+                case .array(let items) where items.allSatisfy({ $0.stringValue != nil }): names = items.compactMap(\.stringValue)
+                case .object(let fields) where fields.isEmpty: names = []
+                case let other: throw LuaArgumentError(position: 1, message: "a topic name or a list of them expected, got \(other.typeName)")
+                }
+                let seconds = try call.optionalInteger(2)
+                // Tokens are issued to someone: the API key the endpoint was called with.
+                guard let principal = (call.context as? InvocationContext)?.principal else {
+                    throw LuaScriptError("pubsub.subscriber_token: the caller is anonymous; issue tokens from an endpoint with auth = \"key\"")
+                }
+                let requested = names
+                return waiting(call) {
+                    let issued = try await topics.issueToken(app: app, topics: requested, subject: principal.keyID, seconds: seconds.map { Int(clamping: $0) })
+                    return .values([.string(issued.token), .integer(issued.expiresAt)])
+                }
             },
         ])
     }

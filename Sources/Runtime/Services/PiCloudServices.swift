@@ -13,12 +13,14 @@ struct PiCloudServices: Sendable {
     let logs: LogService
     let secrets: SecretService
     let pubsub: PubSubService
+    let topics: TopicService
     let logger: Logger
 
     /// Opens the embedded store under `dataDirectory` and builds the services on it.
     static func embedded(
         dataDirectory: String, masterKey: [UInt8], durability: SQLiteStorage.Durability, maxFileBytes: Int,
-        triggers: any TriggerMatching, logger: Logger
+        triggers: any TriggerMatching, broadcaster: any RealtimeBroadcasting, history: TopicHistoryDefaults,
+        tokenLifetime: SubscriberTokenLifetime, logger: Logger
     ) throws -> PiCloudServices {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let storage = try SQLiteStorage(path: dataDirectory + "/picloud.sqlite", durability: durability, logger: logger)
@@ -32,7 +34,8 @@ struct PiCloudServices: Sendable {
             files: FileService(storage: storage, store: store, maxSize: maxFileBytes, triggers: triggers),
             logs: LogService(storage: storage),
             secrets: SecretService(storage: storage, masterKey: masterKey),
-            pubsub: PubSubService(storage: storage, triggers: triggers),
+            pubsub: PubSubService(storage: storage, triggers: triggers, broadcaster: broadcaster, history: history),
+            topics: TopicService(storage: storage, masterKey: masterKey, history: history, tokenLifetime: tokenLifetime),
             logger: logger
         )
     }

@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 
 /// Random identifiers and secrets.
 public enum Identifiers {
@@ -47,6 +48,14 @@ public enum Identifiers {
             out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)]]
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Decodes URL-safe base64 without padding; nil for anything else.
+    public static func base64urlDecode(_ text: Substring) -> [UInt8]? {
+        guard text.utf8.allSatisfy({ $0 != UInt8(ascii: "+") && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "=") }), text.utf8.count % 4 != 1 else { return nil }
+        var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        standard += String(repeating: "=", count: (4 - standard.utf8.count % 4) % 4)
+        return Data(base64Encoded: standard).map { [UInt8]($0) }
     }
 
     public static func hex(_ bytes: some Sequence<UInt8>) -> String {

@@ -2,7 +2,7 @@
 /// is one transaction; SQL and dialect differences stay inside the implementation. Services above
 /// it validate input and never see SQL.
 public protocol StorageBackend: AppStore, KeyStore, DeploymentStore, KVStore, DocStore, FileMetadataStore, LogStore, SecretStore,
-    TriggerStore, OutboxStore, DeadLetterStore, CronStore {}
+    TriggerStore, OutboxStore, DeadLetterStore, CronStore, TopicStore {}
 
 public protocol AppStore: Sendable {
     /// Creates an app; throws `conflict` if the name is taken.
@@ -87,4 +87,36 @@ public protocol SecretStore: Sendable {
     func sealedSecret(app: String, name: String) async throws -> [UInt8]?
     func secretSummaries(app: String) async throws -> [SecretSummary]
     func deleteSecret(app: String, name: String) async throws -> Bool
+}
+
+public protocol TopicStore: Sendable {
+    /// Registers a topic; throws `conflict` if the app has one of that name.
+    func createTopic(_ topic: TopicRecord) async throws
+    func topic(app: String, name: String) async throws -> TopicRecord?
+    func topics(app: String) async throws -> [TopicRecord]
+    /// Deletes a topic and its history; false if there was none.
+    func deleteTopic(app: String, name: String) async throws -> Bool
+    /// Sets whether browsers may subscribe; nil if there is no such topic.
+    func setTopicExternal(app: String, name: String, external: Bool, now: Milliseconds) async throws -> TopicRecord?
+    /// Makes the app's manifest topics `topics`: registers new ones, updates the auth mode and
+    /// history of existing ones (never their external flag), deletes manifest topics no longer
+    /// declared. One transaction.
+    func replaceManifestTopics(app: String, topics: [TopicRecord], now: Milliseconds) async throws -> TopicChanges
+    /// Publishes in one transaction: on a registered topic, the next event id and a history row
+    /// (trimmed to the topic's count); one outbox row per target of `enqueue` with the JSON
+    /// `event(seq)`. After the commit, and only then, `onCommit` gets the event, in commit order.
+    /// Returns the event id within the topic (nil when it is not registered) and the first outbox
+    /// event id (nil without targets).
+    func publish(
+        app: String, topic: String, message: [UInt8], now: Milliseconds, defaults: TopicHistoryDefaults, enqueue: OutboxEnqueue,
+        event: @escaping @Sendable (Int64?) -> [UInt8], onCommit: @escaping @Sendable (TopicEvent) -> Void
+    ) async throws -> (seq: Int64?, eventID: String?)
+    /// Kept events with id > `after` (and young enough for the topic's history), oldest first, and
+    /// the topic's newest id; nil if there is no such topic.
+    func topicHistory(app: String, topic: String, after: Int64, limit: Int, now: Milliseconds, defaults: TopicHistoryDefaults) async throws -> (events: [TopicEvent], lastSeq: Int64)?
+    /// Removes history events older than their topic keeps them; returns how many.
+    func trimTopicHistory(now: Milliseconds, defaults: TopicHistoryDefaults) async throws -> Int
+    /// A sealed per-app value the server keeps (like the subscriber-token signing key): the stored
+    /// one, or `sealed` stored now if there is none. Race-safe: concurrent callers get the same one.
+    func appSecret(app: String, name: String, orInsert sealed: [UInt8], now: Milliseconds) async throws -> [UInt8]
 }

@@ -185,15 +185,6 @@ public struct TriggerRecord: Sendable, Hashable {
     }
 }
 
-/// A topic name: non-empty, at most 128 bytes, no `*` (reserved for patterns) and no control characters.
-public enum Topic {
-    public static func validate(name: String) throws(ServiceError) {
-        guard (1...128).contains(name.utf8.count), !name.contains("*"), !name.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
-            throw ServiceError(.invalidInput, "invalid topic '\(name)': use 1 to 128 characters without '*'")
-        }
-    }
-}
-
 /// Where one event goes: a trigger's handler, with its retry settings.
 public struct OutboxTarget: Sendable, Hashable {
     public var triggerID: String

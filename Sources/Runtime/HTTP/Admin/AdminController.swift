@@ -17,6 +17,7 @@ struct AdminController {
         registerLogs(on: admin)
         registerSecrets(on: admin)
         registerTriggers(on: admin)
+        registerTopics(on: admin)
     }
 
     /// The `:app` parameter of a route, after checking the caller may act with `scope` on it and
@@ -52,6 +53,8 @@ struct AdminController {
             try await services.apps.delete(name)
             core.registry.remove(app: name)
             core.triggers.remove(app: name)
+            core.realtime.close(app: name)
+            services.topics.forget(app: name)
             return Response.noContent()
         }
     }
