@@ -70,6 +70,40 @@ struct AdminClient {
         return answer.json
     }
 
+    /// One Server-Sent Events frame.
+    struct EventFrame {
+        var id: String?
+        var event: String?
+        var data: String?
+    }
+
+    /// Opens a Server-Sent Events stream with `bearer` as the credentials and calls `handle` for
+    /// each event until it ends.
+    func events(_ path: String, bearer: String?, headers: [(String, String)] = [], handle: (EventFrame) throws -> Void) async throws {
+        var request = HTTPClientRequest(url: base + path)
+        if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .hours(24 * 365))
+        guard response.status == .ok else {
+            var body = try await response.body.collect(upTo: 1 << 20)
+            throw error(Answer(status: Int(response.status.code), body: body.readBytes(length: body.readableBytes) ?? []))
+        }
+        var pending = ""
+        for try await buffer in response.body {
+            pending += String(buffer: buffer)
+            while let range = pending.range(of: "\n\n") {
+                var frame = EventFrame()
+                for field in pending[..<range.lowerBound].split(separator: "\n") {
+                    if field.hasPrefix("data: ") { frame.data = (frame.data.map { $0 + "\n" } ?? "") + field.dropFirst(6) }
+                    if field.hasPrefix("id: ") { frame.id = String(field.dropFirst(4)) }
+                    if field.hasPrefix("event: ") { frame.event = String(field.dropFirst(7)) }
+                }
+                pending = String(pending[range.upperBound...])
+                if frame.data != nil || frame.event != nil { try handle(frame) }
+            }
+        }
+    }
+
     func error(_ answer: Answer) -> ClientError {
         if let message = answer.json["error"]?["message"]?.stringValue {
             let hint = answer.status == 401 ? " (pass --token or set PICLOUD_TOKEN)" : ""

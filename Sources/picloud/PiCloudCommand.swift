@@ -14,7 +14,7 @@ struct PiCloudCommand: AsyncParsableCommand {
             by default the admin key in ./picloud-data/admin-token).
             """,
         version: PiCloudVersion.current,
-        subcommands: [Serve.self, Dev.self, Deploy.self, Apps.self, Keys.self, Logs.self, Invoke.self, Secrets.self, Triggers.self, DeadLetters.self, Outbox.self]
+        subcommands: [Serve.self, Dev.self, Deploy.self, Apps.self, Keys.self, Logs.self, Invoke.self, Secrets.self, Triggers.self, Topics.self, DeadLetters.self, Outbox.self]
     )
 }
 

@@ -56,6 +56,35 @@ struct CLITests {
         }
     }
 
+    @Test("topics: create, list, flip external, print the history, follow as a browser would, delete")
+    func topics() async throws {
+        try await Harness.run { server in
+            let port = server.port
+            #expect(try await picloud(["deploy", Self.root.appendingPathComponent("examples/notes").path], port: port).status == 0)
+            let created = try await picloud(["topics", "create", "notes", "alerts", "--auth", "public", "--history-events", "10"], port: port)
+            #expect(created.status == 0 && created.output.contains("/apps/notes/realtime/alerts"), "\(created.output)")
+            let listed = try await picloud(["topics", "list", "notes"], port: port)
+            #expect(listed.output.contains("alerts\tinternal\tlast id 0\tkeeps 10 events"), "\(listed.output)")
+            #expect(listed.output.contains("notes\texternal (public)"), "\(listed.output)")
+            let flipped = try await picloud(["topics", "external", "notes", "alerts", "on"], port: port)
+            #expect(flipped.output.contains("alerts is external (public)"), "\(flipped.output)")
+            for title in ["one", "two"] {
+                _ = try await server.call("notes", .POST, "/notes", json: ["title": .string(title)])
+            }
+            let events = try await picloud(["topics", "events", "notes", "notes", "--after", "1"], port: port)
+            #expect(events.status == 0 && events.output.hasPrefix("2\t") && events.output.contains("\"title\":\"two\""), "\(events.output)")
+            let followed = try await picloud(["topics", "subscribe", "notes", "notes", "--last-event-id", "0", "--count", "2"], port: port)
+            let lines = followed.output.split(separator: "\n")
+            #expect(followed.status == 0 && lines.count == 2, "\(followed.output)")
+            #expect(lines.first?.hasPrefix("1 message {\"id\":\"1\",\"topic\":\"notes\"") == true, "\(followed.output)")
+            let refused = try await picloud(["topics", "delete", "notes", "notes"], port: port)
+            #expect(refused.status != 0 && refused.output.contains("declared in the manifest"), "\(refused.output)")
+            #expect(try await picloud(["topics", "delete", "notes", "alerts"], port: port).status == 0)
+            let gone = try await picloud(["topics", "subscribe", "notes", "alerts"], port: port)
+            #expect(gone.status != 0 && gone.output.contains("404"), "\(gone.output)")
+        }
+    }
+
     @Test("a refused deployment prints every problem as file:line: message")
     func refusedDeploy() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("picloud-cli-\(UUID().uuidString)")

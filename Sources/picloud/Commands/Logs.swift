@@ -33,24 +33,8 @@ struct Logs: AsyncParsableCommand {
 
     /// Reads the Server-Sent Events stream and prints each line until interrupted.
     static func stream(client: AdminClient, path: String) async throws {
-        var request = HTTPClientRequest(url: client.base + path)
-        if let token = client.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        let response = try await HTTPClient.shared.execute(request, timeout: .hours(24 * 365))
-        guard response.status == .ok else {
-            var body = try await response.body.collect(upTo: 1 << 20)
-            let answer = AdminClient.Answer(status: Int(response.status.code), body: body.readBytes(length: body.readableBytes) ?? [])
-            throw client.error(answer)
-        }
-        var pending = ""
-        for try await buffer in response.body {
-            pending += String(buffer: buffer)
-            while let range = pending.range(of: "\n\n") {
-                let event = pending[..<range.lowerBound]
-                pending = String(pending[range.upperBound...])
-                for field in event.split(separator: "\n") where field.hasPrefix("data: ") {
-                    if let entry = try? LuaJSON.decode(Array(field.dropFirst(6).utf8)) { print(line(entry)) }
-                }
-            }
+        try await client.events(path, bearer: client.token) { frame in
+            if let data = frame.data, let entry = try? LuaJSON.decode(Array(data.utf8)) { print(line(entry)) }
         }
     }
 }
