@@ -4,7 +4,7 @@ ENV := source scripts/env.sh &&
 PORT ?= 8080
 DATA ?= ./picloud-data
 
-.PHONY: run test build bench bench-http bench-triggers clean
+.PHONY: run test build bench bench-http bench-triggers bench-realtime clean
 
 ## run: install what is missing, build a release binary, and serve on $(PORT) with the examples deployed
 run:
@@ -36,6 +36,11 @@ bench-http:
 bench-triggers:
 	@$(ENV) scripts/deps.sh run
 	@bench/triggers/run.sh
+
+## bench-realtime: SSE fan-out to 1,000 and 10,000 subscribers: events/s, latency, memory (results in bench/results/)
+bench-realtime:
+	@$(ENV) scripts/deps.sh run
+	@bench/realtime/run.sh
 
 clean:
 	rm -rf .build

@@ -17,6 +17,7 @@ let package = Package(
     products: [
         .executable(name: "picloud", targets: ["picloud"]),
         .executable(name: "lua-bench", targets: ["LuaBench"]),
+        .executable(name: "realtime-bench", targets: ["RealtimeBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -95,6 +96,15 @@ let package = Package(
             name: "LuaBench",
             dependencies: ["LuaBridge", "CLua"],
             path: "bench/LuaBench",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "RealtimeBench",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "bench/RealtimeBench",
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOFoundationEssentialsCompat
 import Runtime
+import Services
 import Testing
 
 @Suite("HTTP basics")
@@ -47,5 +48,22 @@ struct HealthTests {
         #expect(configuration.host == "0.0.0.0" && configuration.port == 9000 && configuration.dataDirectory == "/tmp/x")
         #expect(throws: ConfigurationError.self) { try RuntimeConfiguration(environment: ["PICLOUD_PORT": "eighty"]) }
         #expect(throws: ConfigurationError.self) { try RuntimeConfiguration(environment: ["PICLOUD_PORT": "70000"]) }
+    }
+
+    @Test("the realtime settings: defaults, environment, and lifetimes that contradict each other")
+    func realtimeConfiguration() throws {
+        let defaults = try RuntimeConfiguration(environment: [:])
+        #expect(defaults.heartbeatSeconds == 30 && defaults.realtimeCapacity == 64)
+        #expect(defaults.realtimeHistoryEvents == 1000 && defaults.realtimeHistorySeconds == 86400)
+        #expect(defaults.subscriberTokenLifetime == SubscriberTokenLifetime(minimum: 10, maximum: 86400, standard: 3600))
+        let set = try RuntimeConfiguration(environment: [
+            "PICLOUD_REALTIME_HEARTBEAT_SEC": "5", "PICLOUD_REALTIME_BROADCAST_CAPACITY": "256", "PICLOUD_REALTIME_HISTORY_EVENTS": "0",
+            "PICLOUD_REALTIME_HISTORY_SEC": "60", "PICLOUD_SUBSCRIBER_TOKEN_TTL_MIN_SEC": "1", "PICLOUD_SUBSCRIBER_TOKEN_TTL_MAX_SEC": "120",
+            "PICLOUD_SUBSCRIBER_TOKEN_TTL_DEFAULT_SEC": "60",
+        ])
+        #expect(set.heartbeatSeconds == 5 && set.realtimeCapacity == 256 && set.realtimeHistoryEvents == 0 && set.realtimeHistorySeconds == 60)
+        #expect(set.subscriberTokenLifetime == SubscriberTokenLifetime(minimum: 1, maximum: 120, standard: 60))
+        #expect(throws: ConfigurationError.self) { try RuntimeConfiguration(environment: ["PICLOUD_SUBSCRIBER_TOKEN_TTL_DEFAULT_SEC": "100000"]) }
+        #expect(throws: ConfigurationError.self) { try RuntimeConfiguration(environment: ["PICLOUD_REALTIME_BROADCAST_CAPACITY": "0"]) }
     }
 }

@@ -1,0 +1,24 @@
+// The realtime (Server-Sent Events) benchmark's two halves; bench/realtime/run.sh drives them.
+//   realtime-bench client …           subscribers + publisher against a server, JSON on stdout
+//   realtime-bench baseline-server …  a bare SwiftNIO fan-out server to compare PiCloud with
+import Glibc
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+do {
+    switch arguments.first {
+    case "client":
+        try await BenchClient.run(ClientConfiguration(arguments: Array(arguments.dropFirst())))
+    case "baseline-server":
+        var flags = Flags(Array(arguments.dropFirst()))
+        let port: Int = try flags.value("--port") ?? 0
+        let threads: Int = try flags.value("--threads") ?? 2
+        try flags.finish()
+        try await BaselineServer.run(threads: threads, port: port)
+    default:
+        printError(ClientConfiguration.usage)
+        exit(2)
+    }
+} catch {
+    printError("realtime-bench: \(error)")
+    exit(1)
+}
