@@ -1,5 +1,6 @@
 import Foundation
 public import Hummingbird
+import HummingbirdCore
 public import Logging
 import NIOCore
 import ServiceLifecycle
@@ -28,9 +29,10 @@ public enum PiCloudServer {
         OpenAPIController().register(on: router)
         AdminController(core: core).register(on: router)
         EndpointController(core: core).register(on: router)
-        RealtimeController(core: core).register(on: router)
         return Application(
             router: router,
+            // Realtime subscriptions are served by a handler in each connection's pipeline.
+            server: .http1(configuration: HTTP1Channel.Configuration(additionalChannelHandlers: [RealtimeStream(core: core)])),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "PiCloud"

@@ -169,7 +169,7 @@ struct ProcessTests {
             "handlers/enqueue.lua": "return function(req) for i = 1, tonumber(req.params.count) do docs.insert('jobs', { id = 'j' .. i, n = i }) end return 'ok' end",
             "handlers/work.lua": """
                 return function(event)
-                  time.sleep(0.05) -- 50 ms of waiting, as for a slow API
+                  time.sleep(0.2) -- 200 ms of waiting, as for a slow API (all 60 take 6 s at 2 at once)
                   kv.incr("seen:" .. event.doc.n)
                 end
                 """,

@@ -59,16 +59,20 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     static func response(status: HTTPResponse.Status, code: String, message: String) -> Response {
-        let body = ErrorBody(error: .init(code: code, message: message))
-        // Sorted keys: the same error is the same bytes (404s and 401s that must not differ do not).
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let data = (try? encoder.encode(body)) ?? Data(#"{"error":{"code":"internal","message":"internal error"}}"#.utf8)
-        return Response(
+        Response(
             status: status,
             headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data))
+            body: .init(byteBuffer: body(code: code, message: message))
         )
+    }
+
+    /// `{"error":{"code","message"}}` with sorted keys: the same error is the same bytes (404s and
+    /// 401s that must not differ do not).
+    static func body(code: String, message: String) -> ByteBuffer {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let data = (try? encoder.encode(ErrorBody(error: .init(code: code, message: message)))) ?? Data(#"{"error":{"code":"internal","message":"internal error"}}"#.utf8)
+        return ByteBuffer(bytes: data)
     }
 }
 

@@ -6,15 +6,18 @@ import ServiceLifecycle
 import Services
 import Synchronization
 
-/// The in-process broadcaster: live subscribers by `(app, topic)` on this node.
+/// The in-process broadcaster: live subscriptions by `(app, topic)` on this node.
 ///
-/// Storage hands it each committed event in commit order (``broadcast(_:)``); it appends the
-/// event, encoded once as an SSE frame, to the topic's ``TopicRing`` and wakes the subscribers
-/// waiting there. Each subscriber keeps only the id of the last event it took, so memory does not
-/// grow with subscribers times events; one that falls more than `capacity` events behind finds the
-/// oldest gone and is told which ids it missed. A topic's channel exists while it has
-/// subscribers. As a `Service`, it ticks heartbeats and token expiries and ends every stream at
-/// shutdown.
+/// Storage hands it each committed event in commit order (``broadcast(_:)``). It appends the
+/// event, encoded once as an SSE frame (already framed as an HTTP chunk), to the topic's
+/// ``TopicRing`` and hands the frame to every
+/// *live* stream of the topic: one task per event loop, which writes it to each of its
+/// connections. No task per subscriber wakes up, and memory per subscriber is a position, not a
+/// queue. A stream that is not live (catching up after connecting, resuming, or after falling
+/// behind a slow network) pulls from the ring and the topic history until it reaches the newest
+/// event, then goes live again under the channel's lock, so no event slips between the two.
+///
+/// As a `Service`, it ticks heartbeats and token expiries and ends every stream at shutdown.
 final class RealtimeHub: RealtimeBroadcasting, Service, Sendable {
     struct Key: Hashable, Sendable {
         var app: String
@@ -28,8 +31,6 @@ final class RealtimeHub: RealtimeBroadcasting, Service, Sendable {
     private let shuttingDown = Atomic<Bool>(false)
     private let nextID = Atomic<Int>(0)
     private let subscriberCount = Atomic<Int>(0)
-    /// Bumped at every heartbeat tick; a subscriber that has not seen the current one sends one.
-    let heartbeatGeneration = Atomic<Int>(0)
 
     init(capacity: Int, heartbeatInterval: Duration, metrics: PiCloudMetrics) {
         self.capacity = capacity
@@ -39,42 +40,38 @@ final class RealtimeHub: RealtimeBroadcasting, Service, Sendable {
 
     // MARK: Publishing
 
+    /// Runs on the storage writer's thread right after the commit: appends and hands the frame to
+    /// the event loops, nothing more.
     func broadcast(_ event: TopicEvent) {
         guard let channel = channels.withLock({ $0[Key(app: event.app, topic: event.topic)] }) else { return }
-        let frame = Self.frame(event)
-        let woken = channel.state.withLock { state -> (waiters: [Int: RealtimeChannel.Waiter], ring: TopicRing<ByteBuffer>)? in
+        let frame = Self.chunk(Self.frame(event))
+        let live = channel.state.withLock { state -> [ObjectIdentifier: RealtimeChannel.LoopGroup]? in
             guard !state.closed, state.ring.append(seq: event.seq, frame) else { return nil }
-            guard !state.waiters.isEmpty else { return ([:], state.ring) }
-            defer { state.waiters = [:] }
-            return (state.waiters, state.ring)
+            return state.live
         }
-        guard let woken else { return }
+        guard let live else { return }
         metrics.realtimeBroadcast.increment()
-        guard !woken.waiters.isEmpty else { return }
-        // This runs on the storage writer's thread: hand big fan-outs to a task.
-        if woken.waiters.count <= 16 {
-            Self.wake(woken.waiters, ring: woken.ring)
-        } else {
-            Task { Self.wake(woken.waiters, ring: woken.ring) }
+        let metrics = metrics
+        for group in live.values where !group.streams.isEmpty {
+            let streams = group.streams
+            group.loop.execute {
+                var delivered = 0
+                for stream in streams.values where stream.value.deliver(seq: event.seq, frame: frame) { delivered += 1 }
+                metrics.realtimeDelivered.increment(by: Int64(delivered))
+            }
         }
     }
 
-    private static func wake(_ waiters: [Int: RealtimeChannel.Waiter], ring: TopicRing<ByteBuffer>) {
-        // Most waiters took the same last event: read the ring once per position.
-        var reads: [Int64: RealtimeWake] = [:]
-        for waiter in waiters.values {
-            let wake: RealtimeWake
-            if let known = reads[waiter.after] {
-                wake = known
-            } else {
-                switch ring.read(after: waiter.after) {
-                case .upToDate: wake = .heartbeat // cannot happen: the ring just got a newer event
-                case .entries(let entries, let missed): wake = .events(entries, missed: missed)
-                }
-                reads[waiter.after] = wake
-            }
-            waiter.continuation.resume(returning: wake)
-        }
+    /// `bytes` as one chunk of HTTP/1.1's chunked transfer coding. Live events are framed once per
+    /// event, not once per subscriber, and written below the HTTP encoder (see ``RealtimeStream``).
+    static func chunk(_ bytes: ByteBuffer) -> ByteBuffer {
+        var chunk = ByteBuffer()
+        chunk.reserveCapacity(bytes.readableBytes + 12)
+        chunk.writeString(String(bytes.readableBytes, radix: 16))
+        chunk.writeStaticString("\r\n")
+        chunk.writeImmutableBuffer(bytes)
+        chunk.writeStaticString("\r\n")
+        return chunk
     }
 
     /// `id: <seq>` and one `data:` line of JSON: `{"id","topic","message","published_at"}`.
@@ -93,37 +90,34 @@ final class RealtimeHub: RealtimeBroadcasting, Service, Sendable {
 
     // MARK: Subscribing
 
-    /// Joins a topic's channel; nil while the server shuts down. `expiresAt` (ms) ends the
-    /// subscription when the token that allowed it expires.
-    func subscribe(app: String, topic: String, expiresAt: Milliseconds?) -> RealtimeSubscription? {
+    /// Registers a stream with its topic's channel (not live yet); nil while the server shuts down.
+    func join(_ stream: NIOLoopBound<RealtimeStream>, app: String, topic: String, expiresAt: Milliseconds?) -> RealtimeMembership? {
         guard !shuttingDown.load(ordering: .acquiring) else { return nil }
         let id = nextID.add(1, ordering: .relaxed).newValue
         let key = Key(app: app, topic: topic)
-        let generation = heartbeatGeneration.load(ordering: .relaxed)
         let (channel, created) = channels.withLock { channels -> (RealtimeChannel, Bool) in
             let existing = channels[key]
             let channel = existing ?? RealtimeChannel(key: key, capacity: capacity)
             if existing == nil { channels[key] = channel }
             channel.state.withLock { state in
-                state.members[id] = RealtimeChannel.Member(expiresAt: expiresAt, heartbeat: generation)
+                state.members[id] = RealtimeChannel.Member(stream: stream, expiresAt: expiresAt)
                 if let expiresAt { state.earliestExpiry = min(state.earliestExpiry ?? expiresAt, expiresAt) }
             }
             return (channel, existing == nil)
         }
         if created { metrics.realtimeChannels.increment() }
         metrics.realtimeSubscribers.set(Int64(subscriberCount.add(1, ordering: .relaxed).newValue))
-        return RealtimeSubscription(hub: self, channel: channel, id: id)
+        return RealtimeMembership(hub: self, channel: channel, id: id, loop: stream.eventLoop)
     }
 
-    /// Leaves; the last subscriber out removes the channel.
-    func unsubscribe(_ subscription: RealtimeSubscription) {
-        let channel = subscription.channel
-        var waiter: RealtimeChannel.Waiter?
+    /// Leaves; the last stream out removes the channel. Safe to call more than once.
+    func leave(_ membership: RealtimeMembership) {
+        let channel = membership.channel
         var wasMember = false
         let removed = channels.withLock { channels -> Bool in
             let empty = channel.state.withLock { state -> Bool in
-                wasMember = state.members.removeValue(forKey: subscription.id) != nil
-                waiter = state.waiters.removeValue(forKey: subscription.id)
+                wasMember = state.members.removeValue(forKey: membership.id) != nil
+                state.removeLive(membership.id, loop: membership.loop)
                 guard state.members.isEmpty, !state.closed else { return false }
                 state.closed = true
                 return true
@@ -132,7 +126,6 @@ final class RealtimeHub: RealtimeBroadcasting, Service, Sendable {
             channels.removeValue(forKey: channel.key)
             return true
         }
-        waiter?.continuation.resume(returning: .closed(reason: nil))
         if removed { metrics.realtimeChannels.decrement() }
         if wasMember { metrics.realtimeSubscribers.set(Int64(subscriberCount.subtract(1, ordering: .relaxed).newValue)) }
     }
@@ -148,8 +141,7 @@ final class RealtimeHub: RealtimeBroadcasting, Service, Sendable {
     /// Ends every stream of an app (deleted).
     func close(app: String) {
         let closed = channels.withLock { channels -> [RealtimeChannel] in
-            let keys = channels.keys.filter { $0.app == app }
-            return keys.compactMap { channels.removeValue(forKey: $0) }
+            channels.keys.filter { $0.app == app }.compactMap { channels.removeValue(forKey: $0) }
         }
         metrics.realtimeChannels.decrement(by: Double(closed.count))
         for channel in closed { channel.close(reason: "app_deleted") }
@@ -166,8 +158,7 @@ final class RealtimeHub: RealtimeBroadcasting, Service, Sendable {
             let all = channels.withLock { Array($0.values) }
             if ContinuousClock.now - lastHeartbeat >= heartbeatInterval - .milliseconds(50) {
                 lastHeartbeat = ContinuousClock.now
-                let generation = heartbeatGeneration.add(1, ordering: .relaxed).newValue
-                for channel in all { channel.heartbeat(generation) }
+                for channel in all { channel.forEachStream { $0.heartbeat() } }
             }
             let now = Clock.now()
             for channel in all { channel.expire(now: now) }
@@ -182,37 +173,32 @@ final class RealtimeHub: RealtimeBroadcasting, Service, Sendable {
     }
 }
 
-/// What a waiting subscriber wakes up to.
-enum RealtimeWake: Sendable {
-    /// New events in order, and ids missed in front of them (read them from the history).
-    case events([TopicRing<ByteBuffer>.Entry], missed: ClosedRange<Int64>?)
-    case heartbeat
-    /// The token that allowed the subscription expired.
-    case expired
-    /// The channel closed (shutdown, topic changed or deleted) or the subscription was cancelled.
-    case closed(reason: String?)
-}
-
-/// One topic's subscribers on this node, and its recent events.
+/// One topic's streams on this node, and its recent events.
 final class RealtimeChannel: Sendable {
-    struct Waiter: Sendable {
-        var after: Int64
-        var continuation: CheckedContinuation<RealtimeWake, Never>
+    struct Member: Sendable {
+        var stream: NIOLoopBound<RealtimeStream>
+        var expiresAt: Milliseconds?
     }
 
-    struct Member: Sendable {
-        var expiresAt: Milliseconds?
-        var heartbeat: Int
-        var cancelled = false
+    /// The live streams of one event loop.
+    struct LoopGroup: Sendable {
+        var loop: any EventLoop
+        var streams: [Int: NIOLoopBound<RealtimeStream>] = [:]
     }
 
     struct State: Sendable {
         var ring: TopicRing<ByteBuffer>
         var members: [Int: Member] = [:]
-        var waiters: [Int: Waiter] = [:]
+        /// Streams that are caught up, by event loop: they get each new event as it is broadcast.
+        var live: [ObjectIdentifier: LoopGroup] = [:]
         var closed = false
-        var closeReason: String?
         var earliestExpiry: Milliseconds?
+
+        mutating func removeLive(_ id: Int, loop: any EventLoop) {
+            let key = ObjectIdentifier(loop)
+            guard live[key]?.streams.removeValue(forKey: id) != nil else { return }
+            if live[key]?.streams.isEmpty == true { live.removeValue(forKey: key) }
+        }
     }
 
     let key: RealtimeHub.Key
@@ -223,83 +209,58 @@ final class RealtimeChannel: Sendable {
         self.state = Mutex(State(ring: TopicRing(capacity: capacity)))
     }
 
-    /// What subscriber `id`, having taken everything up to `after`, should do next; waits when
-    /// there is nothing.
-    func next(id: Int, after: Int64, generation: Int) async -> RealtimeWake {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<RealtimeWake, Never>) in
-                let ready = state.withLock { state -> RealtimeWake? in
-                    guard !state.closed, let member = state.members[id], !member.cancelled else { return .closed(reason: state.closeReason) }
-                    if case .entries(let entries, let missed) = state.ring.read(after: after) { return .events(entries, missed: missed) }
-                    if let expiresAt = member.expiresAt, expiresAt <= Clock.now() { return .expired }
-                    if member.heartbeat < generation {
-                        state.members[id]?.heartbeat = generation
-                        return .heartbeat
-                    }
-                    state.waiters[id] = Waiter(after: after, continuation: continuation)
-                    return nil
-                }
-                if let ready { continuation.resume(returning: ready) }
-            }
-        } onCancel: {
-            let waiter = state.withLock { state in
-                state.members[id]?.cancelled = true
-                return state.waiters.removeValue(forKey: id)
-            }
-            waiter?.continuation.resume(returning: .closed(reason: nil))
+    /// Runs `body` for every stream, on each stream's event loop (one task per loop).
+    func forEachStream(_ body: @escaping @Sendable (RealtimeStream) -> Void) {
+        let members = state.withLock { $0.members.values.map(\.stream) }
+        for (_, streams) in Dictionary(grouping: members, by: { ObjectIdentifier($0.eventLoop) }) {
+            streams[0].eventLoop.execute { for stream in streams { body(stream.value) } }
         }
-    }
-
-    func heartbeat(_ generation: Int) {
-        let waiters = state.withLock { state in
-            defer { state.waiters = [:] }
-            for id in state.waiters.keys { state.members[id]?.heartbeat = generation }
-            return state.waiters
-        }
-        for waiter in waiters.values { waiter.continuation.resume(returning: .heartbeat) }
     }
 
     func expire(now: Milliseconds) {
-        let expired = state.withLock { state -> [Waiter] in
+        let expired = state.withLock { state -> [NIOLoopBound<RealtimeStream>] in
             guard let earliest = state.earliestExpiry, earliest <= now else { return [] }
-            var expired: [Waiter] = []
-            for (id, member) in state.members {
-                guard let expiresAt = member.expiresAt, expiresAt <= now, let waiter = state.waiters.removeValue(forKey: id) else { continue }
-                expired.append(waiter)
-            }
-            // Members past their expiry that are busy writing find out at their next wait.
-            state.earliestExpiry = state.members.values.compactMap { $0.expiresAt }.filter { $0 > now }.min()
+            let expired = state.members.values.filter { ($0.expiresAt ?? .max) <= now }.map(\.stream)
+            state.earliestExpiry = state.members.values.compactMap(\.expiresAt).filter { $0 > now }.min()
             return expired
         }
-        for waiter in expired { waiter.continuation.resume(returning: .expired) }
+        for stream in expired { stream.eventLoop.execute { stream.value.end(event: "expired", reason: "token_expired") } }
     }
 
     func close(reason: String?) {
-        let waiters = state.withLock { state in
-            state.closed = true
-            state.closeReason = reason
-            defer { state.waiters = [:] }
-            return state.waiters
-        }
-        for waiter in waiters.values { waiter.continuation.resume(returning: .closed(reason: reason)) }
+        state.withLock { $0.closed = true }
+        forEachStream { $0.end(event: reason == nil ? nil : "closed", reason: reason) }
     }
 }
 
-/// One subscriber's handle on its channel.
-final class RealtimeSubscription: Sendable {
+/// A stream's place in its channel.
+struct RealtimeMembership: Sendable {
     let hub: RealtimeHub
     let channel: RealtimeChannel
     let id: Int
+    let loop: any EventLoop
 
-    init(hub: RealtimeHub, channel: RealtimeChannel, id: Int) {
-        self.hub = hub
-        self.channel = channel
-        self.id = id
+    /// What the stream, having sent everything up to `position`, should send next; when that is
+    /// nothing, it becomes live (atomically with the check: no broadcast slips in between).
+    func catchUp(after position: Int64) -> TopicRing<ByteBuffer>.Read {
+        channel.state.withLock { state in
+            let read = state.ring.read(after: position)
+            if case .upToDate = read, !state.closed, let member = state.members[id] {
+                state.live[ObjectIdentifier(loop), default: RealtimeChannel.LoopGroup(loop: loop)].streams[id] = member.stream
+            }
+            return read
+        }
     }
 
-    func next(after: Int64) async -> RealtimeWake {
-        await channel.next(id: id, after: after, generation: hub.heartbeatGeneration.load(ordering: .relaxed))
+    /// What the ring holds after `position`, without becoming live.
+    func peek(after position: Int64) -> TopicRing<ByteBuffer>.Read {
+        channel.state.withLock { $0.ring.read(after: position) }
     }
 
-    func cancel() { hub.unsubscribe(self) }
+    /// Stops live delivery (the stream fell behind and catches up by itself).
+    func pause() {
+        channel.state.withLock { $0.removeLive(id, loop: loop) }
+    }
+
+    func leave() { hub.leave(self) }
 }

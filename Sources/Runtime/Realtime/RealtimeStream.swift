@@ -1,0 +1,473 @@
+import Foundation
+import HTTPTypes
+import Logging
+import NIOCore
+import NIOHTTPTypes
+import Prometheus
+import Services
+
+/// `GET /apps/{app}/realtime/{topic}`: a topic's events as Server-Sent Events, served from the
+/// connection's channel pipeline.
+///
+/// Every HTTP/1 connection gets one of these handlers between HTTP decoding and Hummingbird's
+/// request handling. Requests for other paths pass through untouched. A realtime request is taken
+/// here: checked in a short-lived task (topic, token, `Last-Event-ID`), then answered and streamed
+/// by this handler on the connection's event loop, so an open stream costs no task and no task
+/// stack, and a new event is written to it by its event loop directly (see ``RealtimeHub``).
+///
+/// A missing app, a missing topic and a topic that is not externally subscribable all answer the
+/// same 404; every token failure answers the same 401. A subscriber that sends `Last-Event-ID`
+/// (or `?last_event_id=`) first gets the events it missed from the topic's history, then live
+/// ones, with no duplicate and no hole at the switch; what the history no longer holds is
+/// announced with an `event: gap` frame. The same catching up serves a subscriber whose network
+/// is too slow for the live pace.
+final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    /// Reconnection delay browsers are told to use (`retry:`), in milliseconds.
+    static let retryMilliseconds = 2000
+    /// History events read per query while catching up.
+    static let historyPage = 500
+    static let lastEventIDHeader = HTTPField.Name("Last-Event-ID")!
+    static let requestIDHeader = HTTPField.Name("X-Request-Id")!
+    static let accelBufferingHeader = HTTPField.Name("X-Accel-Buffering")!
+    static let heartbeatChunk = RealtimeHub.chunk(ByteBuffer(string: ": heartbeat\n\n"))
+
+    private enum Phase {
+        /// Between requests.
+        case idle
+        /// Hummingbird is answering `inFlight` requests of this connection.
+        case forwarding(inFlight: Int)
+        /// A realtime request arrived; waiting for its end.
+        case reading(HTTPRequest)
+        /// Checking it.
+        case checking(requestID: String)
+        /// Streaming events.
+        case streaming
+        /// The stream ended or the connection closed.
+        case ended
+    }
+
+    let core: PiCloudCore
+    private var context: ChannelHandlerContext?
+    /// Where a stream writes its body: the front of the pipeline, below the HTTP encoder, so an
+    /// event framed once as an HTTP chunk goes to every subscriber as is (see ``RawBodyWriter``).
+    private var body: ChannelHandlerContext?
+    private var phase = Phase.idle
+    /// Parts that arrived behind a realtime request while Hummingbird still answered earlier
+    /// requests of the connection (HTTP pipelining); replayed once it has.
+    private var pending: [HTTPRequestPart] = []
+
+    // While streaming:
+    private var membership: RealtimeMembership?
+    private var app = ""
+    private var topic = ""
+    /// The id of the last event sent.
+    private var position: Int64 = 0
+    /// The topic's newest id when the stream joined its channel: everything after it is in the ring.
+    private var floor: Int64 = 0
+    /// Whether new events are handed over as they are broadcast.
+    private var live = false
+    private var fetching = false
+    private var waitingForWritability = false
+
+    init(core: PiCloudCore) {
+        self.core = core
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        finish()
+        self.context = nil
+    }
+
+    // MARK: Requests
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        switch phase {
+        case .idle:
+            if case .head(let head) = part, Self.isRealtime(head) {
+                phase = .reading(head)
+            } else {
+                if case .head = part { phase = .forwarding(inFlight: 1) }
+                context.fireChannelRead(data)
+            }
+        case .forwarding(let inFlight):
+            if !pending.isEmpty {
+                pending.append(part)
+            } else if case .head(let head) = part {
+                if Self.isRealtime(head) { pending.append(part) } else {
+                    phase = .forwarding(inFlight: inFlight + 1)
+                    context.fireChannelRead(data)
+                }
+            } else {
+                context.fireChannelRead(data)
+            }
+        case .reading(let head):
+            if case .end = part { check(head, context: context) }
+        case .checking, .streaming, .ended:
+            break // nothing more is expected from a subscriber
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        context.write(data, promise: promise)
+        // Hummingbird finished a response: when none is left, the connection is free again.
+        if case .end = unwrapOutboundIn(data), case .forwarding(let inFlight) = phase {
+            phase = inFlight > 1 ? .forwarding(inFlight: inFlight - 1) : .idle
+            if case .idle = phase { replayPending(context: context) }
+        }
+    }
+
+    private func replayPending(context: ChannelHandlerContext) {
+        let parts = pending
+        pending = []
+        for part in parts { channelRead(context: context, data: wrapInboundOut(part)) }
+    }
+
+    static func isRealtime(_ head: HTTPRequest) -> Bool {
+        guard let path = head.path else { return false }
+        return RealtimeRequest.match(path) != nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        finish()
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The subscriber closed its side: it is gone.
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            switch phase {
+            case .checking, .streaming: context.close(promise: nil)
+            default: break
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if case .streaming = phase, waitingForWritability, context.channel.isWritable {
+            waitingForWritability = false
+            pump()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: Checking
+
+    private func check(_ head: HTTPRequest, context: ChannelHandlerContext) {
+        let requestID = Identifiers.ulid()
+        phase = .checking(requestID: requestID)
+        let stream = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let core = core
+        Task {
+            do {
+                let request = try await RealtimeRequest.check(head, core: core)
+                guard let membership = core.realtime.join(stream, app: request.app, topic: request.topic, expiresAt: request.expiresAt) else {
+                    throw ServiceError(.unavailable, "the server is shutting down")
+                }
+                // Joined first, then read where the topic stands: whatever commits from now on
+                // reaches the channel's ring, whatever committed before is in the history.
+                guard let floor = try await core.services.topics.events(app: request.app, topic: request.topic, after: Int64.max, limit: 0)?.lastSeq else {
+                    membership.leave()
+                    throw ServiceError(.notFound, "no such topic")
+                }
+                stream.eventLoop.execute { stream.value.start(request, membership: membership, floor: floor, requestID: requestID) }
+            } catch {
+                let failure = error as? ServiceError ?? ServiceError(.internal, "internal error", underlying: error)
+                if failure.code == .internal { core.logger.error("realtime: \(failure.underlying.map { "\($0)" } ?? failure.message)") }
+                stream.eventLoop.execute { stream.value.refuse(failure, requestID: requestID) }
+            }
+        }
+    }
+
+    /// Answers the request with an error; the connection stays open for the next request.
+    private func refuse(_ error: ServiceError, requestID: String) {
+        guard case .checking = phase, let context else { return }
+        typealias Errors = ErrorMiddleware<PiCloudRequestContext>
+        let body = Errors.body(code: error.code.rawValue, message: error.message)
+        var fields: HTTPFields = [.contentType: "application/json; charset=utf-8", .contentLength: String(body.readableBytes), Self.requestIDHeader: requestID]
+        if error.code == .methodNotAllowed { fields[.allow] = "GET" }
+        context.write(wrapOutboundOut(.head(HTTPResponse(status: Errors.status(for: error.code), headerFields: fields))), promise: nil)
+        context.write(wrapOutboundOut(.body(body)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        phase = .idle
+        replayPending(context: context)
+    }
+
+    // MARK: Streaming
+
+    private func start(_ request: RealtimeRequest, membership: RealtimeMembership, floor: Int64, requestID: String) {
+        guard case .checking = phase, let context else {
+            membership.leave() // the connection closed meanwhile
+            return
+        }
+        phase = .streaming
+        self.membership = membership
+        app = request.app
+        topic = request.topic
+        self.floor = floor
+        let fields: HTTPFields = [
+            .contentType: "text/event-stream", .cacheControl: "no-cache", Self.accelBufferingHeader: "no", Self.requestIDHeader: requestID,
+        ]
+        context.write(wrapOutboundOut(.head(HTTPResponse(status: .ok, headerFields: fields))), promise: nil)
+        do {
+            let writer = RawBodyWriter()
+            try context.pipeline.syncOperations.addHandler(writer, position: .first)
+            body = try context.pipeline.syncOperations.context(handler: writer)
+        } catch {
+            core.logger.error("realtime: cannot set up a stream: \(error)")
+            end(event: nil, reason: nil)
+            return
+        }
+        var opening = ByteBuffer(string: "retry: \(Self.retryMilliseconds)\n\n")
+        position = floor
+        if let resume = request.resumeAfter {
+            core.metrics.realtimeReplays.increment()
+            if resume > floor {
+                // An id this topic never gave (it was deleted and registered again): start afresh.
+                opening.writeImmutableBuffer(Self.gap(from: nil, to: floor, reason: "unknown_event_id"))
+            } else {
+                position = resume
+            }
+        }
+        write(opening)
+        pump()
+        context.flush()
+    }
+
+    /// Writes SSE bytes as one HTTP chunk.
+    private func write(_ bytes: ByteBuffer) {
+        writeChunk(RealtimeHub.chunk(bytes))
+    }
+
+    /// Writes bytes already framed as an HTTP chunk.
+    private func writeChunk(_ chunk: ByteBuffer) {
+        body?.write(NIOAny(IOData.byteBuffer(chunk)), promise: nil)
+    }
+
+    /// Sends what the stream is missing, from the ring or the history, until it is live.
+    private func pump() {
+        guard case .streaming = phase, !live, !fetching, let context, let membership else { return }
+        var wrote = 0
+        defer {
+            if wrote > 0 { context.flush() }
+        }
+        while true {
+            guard context.channel.isWritable else {
+                waitingForWritability = true
+                return
+            }
+            // Below the floor the ring may not hold what is missing: never go live from there.
+            let read = position < floor ? membership.peek(after: position) : membership.catchUp(after: position)
+            switch read {
+            case .upToDate where position < floor:
+                fetchHistory(through: floor)
+                return
+            case .upToDate:
+                live = true
+                return
+            case .entries(_, let missed?):
+                fetchHistory(through: missed.upperBound)
+                return
+            case .entries(let entries, nil):
+                for entry in entries {
+                    writeChunk(entry.payload)
+                    position = entry.seq
+                    wrote += 1
+                    if !context.channel.isWritable { break }
+                }
+                core.metrics.realtimeDelivered.increment(by: Int64(wrote))
+            }
+        }
+    }
+
+    /// Reads the history after the current position (one page), then carries on pumping.
+    private func fetchHistory(through upper: Int64) {
+        guard let context else { return }
+        fetching = true
+        Self.readHistory(core.services.topics, app: app, topic: topic, after: position, through: upper, for: NIOLoopBound(self, eventLoop: context.eventLoop))
+    }
+
+    private static func readHistory(_ topics: TopicService, app: String, topic: String, after: Int64, through upper: Int64, for stream: NIOLoopBound<RealtimeStream>) {
+        Task {
+            let page = try? await topics.events(app: app, topic: topic, after: after, limit: historyPage)
+            let history = page.map { History(events: $0.events, lastSeq: $0.lastSeq) }
+            stream.eventLoop.execute { stream.value.historyArrived(history, after: after, through: upper) }
+        }
+    }
+
+    /// A page of the topic's history.
+    struct History: Sendable {
+        var events: [TopicEvent]
+        var lastSeq: Int64
+    }
+
+    private func historyArrived(_ page: History?, after: Int64, through upper: Int64) {
+        fetching = false
+        guard case .streaming = phase, let context, position == after else { return }
+        guard let page else {
+            end(event: "closed", reason: "topic_deleted")
+            return
+        }
+        var out = ByteBuffer()
+        let events = page.events.filter { $0.seq <= upper }
+        if let first = events.first, first.seq > position + 1 {
+            out.writeImmutableBuffer(Self.gap(from: position + 1, to: first.seq - 1, reason: "history_exceeded"))
+            core.metrics.realtimeDropped.increment(by: first.seq - 1 - position)
+        }
+        for event in events { out.writeImmutableBuffer(RealtimeHub.frame(event)) }
+        if let last = events.last { position = last.seq }
+        core.metrics.realtimeReplayed.increment(by: Int64(events.count))
+        // The history has nothing more up to `upper`: those ids are gone for good.
+        if page.events.count < Self.historyPage || events.count < page.events.count, position < upper {
+            out.writeImmutableBuffer(Self.gap(from: position + 1, to: upper, reason: "history_exceeded"))
+            core.metrics.realtimeDropped.increment(by: upper - position)
+            position = upper
+        }
+        if out.readableBytes > 0 { write(out) }
+        pump()
+        context.flush()
+    }
+
+    /// A new event, handed over by the hub on this event loop; true when it was written.
+    func deliver(seq: Int64, frame: ByteBuffer) -> Bool {
+        guard case .streaming = phase, live, seq > position, let context else { return false }
+        if seq == position + 1, context.channel.isWritable, let body {
+            body.writeAndFlush(NIOAny(IOData.byteBuffer(frame)), promise: nil)
+            position = seq
+            return true
+        }
+        // Behind: the network is slower than the events (or an id is missing). Leave live
+        // delivery and catch up from the ring and the history at the pace the subscriber reads.
+        live = false
+        membership?.pause()
+        if context.channel.isWritable { pump() } else { waitingForWritability = true }
+        return false
+    }
+
+    func heartbeat() {
+        guard case .streaming = phase, let context, context.channel.isWritable else { return }
+        writeChunk(Self.heartbeatChunk)
+        context.flush()
+    }
+
+    /// Ends the stream: with `event: <event>` and a reason when given (token expired, topic
+    /// closed), quietly at shutdown; then closes the connection.
+    func end(event: String?, reason: String?) {
+        guard let context else { return }
+        switch phase {
+        case .streaming:
+            if let event {
+                let data = String(decoding: EventJSON.object([("reason", EventJSON.string(reason ?? event))]), as: UTF8.self)
+                write(ByteBuffer(string: "event: \(event)\ndata: \(data)\n\n"))
+            }
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            finish()
+            context.close(promise: nil)
+        case .checking:
+            finish()
+            context.close(promise: nil)
+        default:
+            break
+        }
+    }
+
+    private func finish() {
+        phase = .ended
+        live = false
+        membership?.leave()
+        membership = nil
+    }
+
+    /// `event: gap` for ids `from...to` that cannot be delivered. Its `id:` moves the client past
+    /// them, so a reconnect does not ask for them again.
+    static func gap(from: Int64?, to: Int64, reason: String) -> ByteBuffer {
+        var fields: [(String, [UInt8])] = []
+        if let from { fields += [("from", EventJSON.string(String(from))), ("missed", EventJSON.integer(to - from + 1))] }
+        fields += [("to", EventJSON.string(String(to))), ("reason", EventJSON.string(reason))]
+        return ByteBuffer(string: "id: \(to)\nevent: gap\ndata: \(String(decoding: EventJSON.object(fields), as: UTF8.self))\n\n")
+    }
+}
+
+/// A realtime request, checked: the topic exists and browsers may follow it, and the token (for a
+/// token topic) lets the caller.
+struct RealtimeRequest: Sendable {
+    var app: String
+    var topic: String
+    /// When the token that allowed it runs out (plus the clock-skew allowance), in ms.
+    var expiresAt: Milliseconds?
+    var resumeAfter: Int64?
+
+    /// `(app, raw topic segment)` for `/apps/{app}/realtime/{topic}` (a query may follow).
+    static func match(_ target: String) -> (app: Substring, topic: Substring)? {
+        let path = target.prefix { $0 != "?" }
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 5, parts[0].isEmpty, parts[1] == "apps", parts[3] == "realtime", !parts[2].isEmpty, !parts[4].isEmpty else { return nil }
+        return (parts[2], parts[4])
+    }
+
+    /// Checks a request; throws the `ServiceError` to answer with.
+    static func check(_ head: HTTPRequest, core: PiCloudCore) async throws -> RealtimeRequest {
+        guard let target = head.path, let (app, raw) = match(target) else { throw ServiceError(.notFound, "no such topic") }
+        guard head.method == .get else { throw ServiceError(.methodNotAllowed, "subscribe with GET") }
+        let query = Self.query(target)
+        var resumeAfter: Int64?
+        if let text = head.headerFields[RealtimeStream.lastEventIDHeader] ?? query["last_event_id"], !text.isEmpty {
+            guard let id = Int64(text.trimmingCharacters(in: .whitespaces)), id >= 0 else {
+                throw ServiceError(.invalidInput, "Last-Event-ID must be an event id of this topic (a number)")
+            }
+            resumeAfter = id
+        }
+        let topics = core.services.topics
+        guard let name = decodePathSegment(raw), let topic = try await topics.find(app: String(app), name: name), topic.externalSubscribable else {
+            throw ServiceError(.notFound, "no such topic")
+        }
+        var expiresAt: Milliseconds?
+        if topic.authMode == .token {
+            guard let token = Self.token(head, query: query), let claims = try await topics.verifyToken(token, app: String(app), topic: name) else {
+                throw ServiceError(.unauthorized, "a valid subscriber token for this topic is needed")
+            }
+            expiresAt = (claims.expiresAt + SubscriberToken.clockSkewSeconds) * 1000
+        }
+        return RealtimeRequest(app: String(app), topic: name, expiresAt: expiresAt, resumeAfter: resumeAfter)
+    }
+
+    /// The subscriber token: `Authorization: Bearer`, else `?token=` (EventSource cannot set headers).
+    static func token(_ head: HTTPRequest, query: [String: String]) -> String? {
+        if let header = head.headerFields[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1]).trimmingCharacters(in: .whitespaces) }
+        }
+        return query["token"]
+    }
+
+    /// The query parameters of a request target, percent-decoded.
+    static func query(_ target: String) -> [String: String] {
+        guard let mark = target.firstIndex(of: "?") else { return [:] }
+        var parameters: [String: String] = [:]
+        for pair in target[target.index(after: mark)...].split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = parts[0].removingPercentEncoding else { continue }
+            parameters[name] = parts.count > 1 ? parts[1].replacingOccurrences(of: "+", with: " ").removingPercentEncoding : ""
+        }
+        return parameters
+    }
+}
+
+/// Sits at the front of a streaming connection's pipeline (below the HTTP encoder) and passes
+/// writes through: a stream writes its body chunks from this handler's context. The HTTP encoder
+/// wrote the head (chunked transfer coding, as for any HTTP/1.1 answer without a length) and
+/// writes the final `0\r\n\r\n`; in between, chunks framed once per event go out as they are.
+final class RawBodyWriter: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = IOData
+    typealias OutboundOut = IOData
+}
