@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import NIOCore
 import LuaBridge
 import NIOHTTP1
 import Runtime
@@ -582,6 +583,37 @@ struct RealtimeTests {
             #expect(refused.status == 400)
             #expect(refused.text.contains("topics[6].name"))
             #expect(refused.text.contains("topics[6].auth_mode"))
+        }
+    }
+
+    @Test("the same connection keeps serving: requests pipelined around a subscription are answered in order")
+    func pipelining() async throws {
+        try await Self.run { server in
+            // A refused subscription, then an ordinary request on the same connection.
+            let refused = try await rawExchange(port: server.port, "GET /apps/rt/realtime/ghost HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            let notFound = try #require(refused.range(of: "HTTP/1.1 404"))
+            let ok = try #require(refused.range(of: "HTTP/1.1 200"), "\(refused)")
+            #expect(notFound.lowerBound < ok.lowerBound)
+            #expect(refused.contains("\"status\":\"ok\""))
+            // An ordinary request, then a subscription behind it: both answered, the stream last.
+            let streamed = try await rawExchange(port: server.port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /apps/rt/realtime/room%3Alobby HTTP/1.1\r\nHost: x\r\n\r\n", timeout: .seconds(2))
+            let health = try #require(streamed.range(of: "\"status\":\"ok\""), "\(streamed)")
+            let stream = try #require(streamed.range(of: "text/event-stream"), "\(streamed)")
+            #expect(health.lowerBound < stream.lowerBound)
+            #expect(streamed.contains("retry: 2000"))
+        }
+    }
+
+    @Test("a subscriber that sends garbage loses its stream, and the server keeps serving")
+    func garbage() async throws {
+        try await Self.run { server in
+            let connection = try await Self.live(server, "room:lobby")
+            try await connection.channel.writeAndFlush(ByteBuffer(string: "\u{1}\u{2} this is not HTTP\r\n\r\n")).get()
+            #expect(await connection.next(timeout: .seconds(5)) == nil, "the stream ends")
+            try await Self.eventually("the subscriber forgotten") { try await Self.metric(server, "picloud_realtime_subscribers") == 0 }
+            let other = try await Self.live(server, "room:lobby")
+            try await Self.publish(server, "room:lobby")
+            #expect(await Self.ids(other, 1) == ["1"])
         }
     }
 

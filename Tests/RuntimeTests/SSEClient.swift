@@ -305,3 +305,27 @@ final class Inbox<Item: Sendable>: Sendable {
         }
     }
 }
+
+/// Sends raw bytes on a fresh connection and returns everything the server sent until it closed
+/// the connection or `timeout` passed.
+func rawExchange(port: Int, _ request: String, timeout: Duration = .seconds(5)) async throws -> String {
+    let received = Inbox<String>()
+    let channel = try await ClientBootstrap(group: SSEConnection.group).channelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(inbox: received)) }
+    }.connect(host: "127.0.0.1", port: port).get()
+    try await channel.writeAndFlush(ByteBuffer(string: request)).get()
+    var text = ""
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline, let chunk = await received.next(timeout: deadline - ContinuousClock.now) { text += chunk }
+    try? await channel.close()
+    return text
+}
+
+/// Hands every read to an inbox as text; finishes it when the connection closes.
+private final class Collector: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    let inbox: Inbox<String>
+    init(inbox: Inbox<String>) { self.inbox = inbox }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) { inbox.push(String(buffer: unwrapInboundIn(data))) }
+    func channelInactive(context: ChannelHandlerContext) { inbox.finish() }
+}

@@ -95,7 +95,9 @@ final class RealtimeHub: RealtimeBroadcasting, Service, Sendable {
         guard !shuttingDown.load(ordering: .acquiring) else { return nil }
         let id = nextID.add(1, ordering: .relaxed).newValue
         let key = Key(app: app, topic: topic)
-        let (channel, created) = channels.withLock { channels -> (RealtimeChannel, Bool) in
+        let joined = channels.withLock { channels -> (RealtimeChannel, Bool)? in
+            // Checked again under the lock: shutdown clears the channels under it.
+            guard !shuttingDown.load(ordering: .acquiring) else { return nil }
             let existing = channels[key]
             let channel = existing ?? RealtimeChannel(key: key, capacity: capacity)
             if existing == nil { channels[key] = channel }
@@ -105,6 +107,7 @@ final class RealtimeHub: RealtimeBroadcasting, Service, Sendable {
             }
             return (channel, existing == nil)
         }
+        guard let (channel, created) = joined else { return nil }
         if created { metrics.realtimeChannels.increment() }
         metrics.realtimeSubscribers.set(Int64(subscriberCount.add(1, ordering: .relaxed).newValue))
         return RealtimeMembership(hub: self, channel: channel, id: id, loop: stream.eventLoop)
@@ -163,8 +166,8 @@ final class RealtimeHub: RealtimeBroadcasting, Service, Sendable {
             let now = Clock.now()
             for channel in all { channel.expire(now: now) }
         }
-        shuttingDown.store(true, ordering: .releasing)
         let all = channels.withLock { channels in
+            shuttingDown.store(true, ordering: .releasing)
             defer { channels.removeAll() }
             return Array(channels.values)
         }

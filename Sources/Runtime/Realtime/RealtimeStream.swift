@@ -60,6 +60,10 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
     /// Parts that arrived behind a realtime request while Hummingbird still answered earlier
     /// requests of the connection (HTTP pipelining); replayed once it has.
     private var pending: [HTTPRequestPart] = []
+    /// A request asked to close the connection after its answer: nothing after it is served.
+    private var closeAfterResponse = false
+    /// Parts of a request that came after one that closes the connection are dropped.
+    private var dropping = false
 
     // While streaming:
     private var membership: RealtimeMembership?
@@ -72,6 +76,7 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
     /// Whether new events are handed over as they are broadcast.
     private var live = false
     private var fetching = false
+    private var historyFailures = 0
     private var waitingForWritability = false
 
     init(core: PiCloudCore) {
@@ -96,24 +101,43 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
             if case .head(let head) = part, Self.isRealtime(head) {
                 phase = .reading(head)
             } else {
-                if case .head = part { phase = .forwarding(inFlight: 1) }
+                if case .head(let head) = part {
+                    phase = .forwarding(inFlight: 1)
+                    if Self.closes(head) { closeAfterResponse = true }
+                }
                 context.fireChannelRead(data)
             }
         case .forwarding(let inFlight):
-            if !pending.isEmpty {
-                pending.append(part)
-            } else if case .head(let head) = part {
-                if Self.isRealtime(head) { pending.append(part) } else {
+            if case .head(let head) = part {
+                if closeAfterResponse {
+                    dropping = true // no request after one that closes the connection
+                    break
+                }
+                if !pending.isEmpty || Self.isRealtime(head) {
+                    pending.append(part)
+                } else {
                     phase = .forwarding(inFlight: inFlight + 1)
+                    if Self.closes(head) { closeAfterResponse = true }
                     context.fireChannelRead(data)
                 }
+            } else if dropping {
+                break
+            } else if !pending.isEmpty {
+                pending.append(part) // the rest of a queued request
             } else {
                 context.fireChannelRead(data)
             }
         case .reading(let head):
-            if case .end = part { check(head, context: context) }
-        case .checking, .streaming, .ended:
-            break // nothing more is expected from a subscriber
+            if case .end = part {
+                if Self.closes(head) { closeAfterResponse = true }
+                check(head, context: context)
+            }
+        case .checking:
+            // Requests pipelined behind the subscription: answered by Hummingbird if the
+            // subscription is refused (the connection is then free again), dropped otherwise.
+            if !closeAfterResponse { pending.append(part) }
+        case .streaming, .ended:
+            break // a streaming connection serves nothing else
         }
     }
 
@@ -127,9 +151,17 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func replayPending(context: ChannelHandlerContext) {
+        guard !pending.isEmpty else { return }
         let parts = pending
         pending = []
         for part in parts { channelRead(context: context, data: wrapInboundOut(part)) }
+        // Outside a read cycle: let the handlers behind (Hummingbird's) take what was passed on.
+        context.fireChannelReadComplete()
+    }
+
+    /// Whether the request asks to close the connection after its answer.
+    static func closes(_ head: HTTPRequest) -> Bool {
+        head.headerFields[.connection]?.lowercased().contains("close") == true
     }
 
     static func isRealtime(_ head: HTTPRequest) -> Bool {
@@ -153,6 +185,17 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A subscriber that sends garbage loses its stream; Hummingbird must not answer into it.
+        switch phase {
+        case .checking, .streaming:
+            finish()
+            context.close(promise: nil)
+        default:
+            context.fireErrorCaught(error)
+        }
+    }
+
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if case .streaming = phase, waitingForWritability, context.channel.isWritable {
             waitingForWritability = false
@@ -169,19 +212,23 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
         let stream = NIOLoopBound(self, eventLoop: context.eventLoop)
         let core = core
         Task {
+            var joined: RealtimeMembership?
             do {
                 let request = try await RealtimeRequest.check(head, core: core)
                 guard let membership = core.realtime.join(stream, app: request.app, topic: request.topic, expiresAt: request.expiresAt) else {
                     throw ServiceError(.unavailable, "the server is shutting down")
                 }
+                joined = membership
                 // Joined first, then read where the topic stands: whatever commits from now on
-                // reaches the channel's ring, whatever committed before is in the history.
-                guard let floor = try await core.services.topics.events(app: request.app, topic: request.topic, after: Int64.max, limit: 0)?.lastSeq else {
-                    membership.leave()
-                    throw ServiceError(.notFound, "no such topic")
-                }
-                stream.eventLoop.execute { stream.value.start(request, membership: membership, floor: floor, requestID: requestID) }
+                // reaches the channel's ring, whatever committed before is in the history. The
+                // topic is checked again: an admin may have closed it since (its streams were
+                // ended before this one joined).
+                guard let topic = try await core.services.topics.find(app: request.app, name: request.topic), topic.externalSubscribable,
+                      topic.authMode == request.authMode
+                else { throw ServiceError(.notFound, "no such topic") }
+                stream.eventLoop.execute { stream.value.start(request, membership: membership, floor: topic.lastSeq, requestID: requestID) }
             } catch {
+                joined?.leave()
                 let failure = error as? ServiceError ?? ServiceError(.internal, "internal error", underlying: error)
                 if failure.code == .internal { core.logger.error("realtime: \(failure.underlying.map { "\($0)" } ?? failure.message)") }
                 stream.eventLoop.execute { stream.value.refuse(failure, requestID: requestID) }
@@ -199,6 +246,11 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.head(HTTPResponse(status: Errors.status(for: error.code), headerFields: fields))), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        if closeAfterResponse {
+            phase = .ended
+            context.close(promise: nil)
+            return
+        }
         phase = .idle
         replayPending(context: context)
     }
@@ -279,13 +331,15 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
                 fetchHistory(through: missed.upperBound)
                 return
             case .entries(let entries, nil):
+                var batch = 0
                 for entry in entries {
                     writeChunk(entry.payload)
                     position = entry.seq
-                    wrote += 1
+                    batch += 1
                     if !context.channel.isWritable { break }
                 }
-                core.metrics.realtimeDelivered.increment(by: Int64(wrote))
+                wrote += batch
+                core.metrics.realtimeDelivered.increment(by: Int64(batch))
             }
         }
     }
@@ -299,9 +353,13 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
 
     private static func readHistory(_ topics: TopicService, app: String, topic: String, after: Int64, through upper: Int64, for stream: NIOLoopBound<RealtimeStream>) {
         Task {
-            let page = try? await topics.events(app: app, topic: topic, after: after, limit: historyPage)
-            let history = page.map { History(events: $0.events, lastSeq: $0.lastSeq) }
-            stream.eventLoop.execute { stream.value.historyArrived(history, after: after, through: upper) }
+            let result: Result<History?, any Error>
+            do {
+                result = .success(try await topics.events(app: app, topic: topic, after: after, limit: historyPage).map { History(events: $0.events, lastSeq: $0.lastSeq) })
+            } catch {
+                result = .failure(error)
+            }
+            stream.eventLoop.execute { stream.value.historyArrived(result, after: after, through: upper) }
         }
     }
 
@@ -311,11 +369,32 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
         var lastSeq: Int64
     }
 
-    private func historyArrived(_ page: History?, after: Int64, through upper: Int64) {
+    private func historyArrived(_ result: Result<History?, any Error>, after: Int64, through upper: Int64) {
         fetching = false
         guard case .streaming = phase, let context, position == after else { return }
-        guard let page else {
+        let page: History
+        switch result {
+        case .success(let found?):
+            page = found
+            historyFailures = 0
+        case .success(nil):
             end(event: "closed", reason: "topic_deleted")
+            return
+        case .failure(let error):
+            // The database could not answer (busy, a disk problem): try again shortly, and after a
+            // few failures end the stream; the client reconnects with its Last-Event-ID.
+            historyFailures += 1
+            core.logger.warning("realtime: reading the history of \(app)/\(topic) failed (\(historyFailures)): \(error)")
+            guard historyFailures < 5 else {
+                end(event: "closed", reason: "unavailable")
+                return
+            }
+            fetching = true
+            let stream = NIOLoopBound(self, eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: .seconds(1)) {
+                stream.value.fetching = false
+                stream.value.fetchHistory(through: upper)
+            }
             return
         }
         var out = ByteBuffer()
@@ -406,6 +485,8 @@ struct RealtimeRequest: Sendable {
     /// When the token that allowed it runs out (plus the clock-skew allowance), in ms.
     var expiresAt: Milliseconds?
     var resumeAfter: Int64?
+    /// The auth mode the request was checked under.
+    var authMode: TopicRecord.AuthMode
 
     /// `(app, raw topic segment)` for `/apps/{app}/realtime/{topic}` (a query may follow).
     static func match(_ target: String) -> (app: Substring, topic: Substring)? {
@@ -438,7 +519,7 @@ struct RealtimeRequest: Sendable {
             }
             expiresAt = (claims.expiresAt + SubscriberToken.clockSkewSeconds) * 1000
         }
-        return RealtimeRequest(app: String(app), topic: name, expiresAt: expiresAt, resumeAfter: resumeAfter)
+        return RealtimeRequest(app: String(app), topic: name, expiresAt: expiresAt, resumeAfter: resumeAfter, authMode: topic.authMode)
     }
 
     /// The subscriber token: `Authorization: Bearer`, else `?token=` (EventSource cannot set headers).

@@ -136,6 +136,7 @@ public struct TopicService: Sendable {
     /// requests or nodes ask at the same time), sealed at rest, cached in memory.
     public func signingKey(app: String) async throws -> [UInt8] {
         if let key = signingKeys.get(app) { return key }
+        let generation = signingKeys.generation(app)
         let fresh = Identifiers.randomBytes(32)
         let slot = Array("\(app)\u{0}\(Self.signingKeyName)".utf8)
         guard let sealed = try AES.GCM.seal(fresh, using: sealingKey, authenticating: slot).combined else {
@@ -148,7 +149,7 @@ public struct TopicService: Sendable {
         } catch {
             throw ServiceError(.internal, "the signing key of app '\(app)' cannot be opened with this master key", underlying: error)
         }
-        signingKeys.set(app, key)
+        signingKeys.set(app, key, ifGeneration: generation)
         return key
     }
 
@@ -156,10 +157,28 @@ public struct TopicService: Sendable {
     public func forget(app: String) { signingKeys.remove(app) }
 }
 
-/// Signing keys by app, in memory.
+/// Signing keys by app, in memory. Forgetting an app bumps its generation, so a key read from the
+/// database before the app was deleted is not cached after it.
 final class SigningKeyCache: Sendable {
-    private let keys = Mutex<[String: [UInt8]]>([:])
-    func get(_ app: String) -> [UInt8]? { keys.withLock { $0[app] } }
-    func set(_ app: String, _ key: [UInt8]) { keys.withLock { $0[app] = key } }
-    func remove(_ app: String) { _ = keys.withLock { $0.removeValue(forKey: app) } }
+    private struct State {
+        var keys: [String: [UInt8]] = [:]
+        var generations: [String: Int] = [:]
+    }
+
+    private let state = Mutex(State())
+    func get(_ app: String) -> [UInt8]? { state.withLock { $0.keys[app] } }
+    func generation(_ app: String) -> Int { state.withLock { $0.generations[app, default: 0] } }
+
+    func set(_ app: String, _ key: [UInt8], ifGeneration generation: Int) {
+        state.withLock { state in
+            if state.generations[app, default: 0] == generation { state.keys[app] = key }
+        }
+    }
+
+    func remove(_ app: String) {
+        state.withLock { state in
+            state.keys.removeValue(forKey: app)
+            state.generations[app, default: 0] += 1
+        }
+    }
 }
