@@ -12,11 +12,11 @@ run:
 	@$(ENV) swift build -c release --product picloud
 	@$(ENV) .build/release/picloud serve --port $(PORT) --data-dir $(DATA) --deploy examples/notes --deploy examples/shortener
 
-## test: install what is missing, build, and run every test
+## test: install what is missing (PostgreSQL included), build, and run every test, with a private PostgreSQL server
 test:
 	@$(ENV) scripts/deps.sh test
 	@$(ENV) swift build --build-tests
-	@$(ENV) swift test --skip-build
+	@$(ENV) scripts/with-postgres.sh swift test --skip-build
 
 build:
 	@$(ENV) scripts/deps.sh run

@@ -11,6 +11,8 @@ pkg-config --exists sqlite3 2>/dev/null || need+=(libsqlite3-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 if [ "$purpose" = test ]; then
   command -v lua5.4 >/dev/null || need+=(lua5.4)
+  # A PostgreSQL server for the PostgreSQL backend's tests (scripts/with-postgres.sh starts a private one).
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 fi
 
 if [ ${#need[@]} -gt 0 ]; then

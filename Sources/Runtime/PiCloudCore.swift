@@ -32,18 +32,29 @@ final class PiCloudCore: Sendable {
     /// Opens the store, makes sure there is an admin key, loads every app's current deployment,
     /// and deploys the `deployDirectories`.
     static func open(configuration: RuntimeConfiguration, logger: Logger) async throws -> PiCloudCore {
-        if let url = configuration.databaseURL {
-            throw ConfigurationError("PostgreSQL (\(url.split(separator: ":").first ?? "")) is not supported by this version yet; leave PICLOUD_DATABASE_URL unset to use the embedded SQLite")
-        }
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
         let masterKey = try SecretService.masterKey(environment: configuration.masterKey, dataDirectory: configuration.dataDirectory)
         let triggers = TriggerRegistry(maxDepth: configuration.triggerMaxDepth)
         let realtime = RealtimeHub(capacity: configuration.realtimeCapacity, heartbeatInterval: configuration.heartbeatInterval, metrics: PiCloudMetrics())
-        let services = try PiCloudServices.embedded(
-            dataDirectory: configuration.dataDirectory, masterKey: masterKey, durability: configuration.durability,
-            maxFileBytes: configuration.maxFileBytes, triggers: triggers, broadcaster: realtime, history: configuration.topicHistory,
-            tokenLifetime: configuration.subscriberTokenLifetime, logger: logger
-        )
+        let services: PiCloudServices
+        if let url = configuration.databaseURL {
+            let location: PostgresLocation
+            do { location = try PostgresLocation(url: url) } catch let error as ServiceError { throw ConfigurationError("PICLOUD_DATABASE_URL: \(error.message)") }
+            logger.notice("using PostgreSQL at \(location)")
+            services = try await PiCloudServices.postgres(
+                url: url, masterKey: masterKey, maxFileBytes: configuration.maxFileBytes, maxConnections: configuration.databaseMaxConnections,
+                triggers: triggers, broadcaster: realtime, history: configuration.topicHistory, tokenLifetime: configuration.subscriberTokenLifetime, logger: logger
+            )
+            if let postgres = services.storage as? PostgresStorage {
+                try await checkClusterMasterKey(masterKey, storage: postgres)
+            }
+        } else {
+            services = try PiCloudServices.embedded(
+                dataDirectory: configuration.dataDirectory, masterKey: masterKey, durability: configuration.durability,
+                maxFileBytes: configuration.maxFileBytes, triggers: triggers, broadcaster: realtime, history: configuration.topicHistory,
+                tokenLifetime: configuration.subscriberTokenLifetime, logger: logger
+            )
+        }
         triggers.logs.withLock { $0 = services.logs }
         let core = PiCloudCore(configuration: configuration, services: services, triggers: triggers, realtime: realtime, logger: logger)
         if let generated = try await services.keys.bootstrap(environmentToken: configuration.adminToken, dataDirectory: configuration.dataDirectory) {
@@ -58,6 +69,20 @@ final class PiCloudCore: Sendable {
             try await core.deployFolder(directory)
         }
         return core
+    }
+
+    /// Every node of a cluster must seal and open secrets with the same master key. The first node
+    /// to start stores a check value sealed with its key; a node whose key cannot open it stops
+    /// with a clear message instead of failing on the first secret.
+    static func checkClusterMasterKey(_ masterKey: [UInt8], storage: PostgresStorage) async throws {
+        let check = try SecretService.sealCheck(masterKey: masterKey)
+        let stored = try await storage.clusterSetting("master_key_check", orInsert: check)
+        guard SecretService.opensCheck(stored, masterKey: masterKey) else {
+            throw ConfigurationError("""
+                this node's master key differs from the one the other nodes use with this database; \
+                set PICLOUD_MASTER_KEY to the same value on every node (the first node's key is in its data directory's master-key file)
+                """)
+        }
     }
 
     /// Creates the app named in `DIR/picloud.toml` if missing, and deploys the folder.

@@ -50,7 +50,9 @@ public enum PiCloudServer {
     static func backgroundTasks(_ core: PiCloudCore) -> [any Service] {
         let services = core.services
         let configuration = core.configuration
-        return [
+        var cluster: [any Service] = []
+        if let postgres = services.storage as? PostgresStorage { cluster.append(ClusterListener(core: core, storage: postgres)) }
+        return cluster + [
             TriggerDispatcher(core: core),
             core.realtime,
             CronScheduler(core: core),

@@ -4,9 +4,9 @@ import Testing
 
 @Suite("kv")
 struct KVTests {
-    @Test("set, get, overwrite, delete")
-    func basics() async throws {
-        let store = try await TestStore()
+    @Test("set, get, overwrite, delete", arguments: Backend.all)
+    func basics(_ backend: Backend) async throws {
+        let store = try await TestStore(backend)
         let kv = KVService(storage: store.storage)
         #expect(try await kv.get(app: "demo", key: "a") == nil)
         try await kv.set(app: "demo", key: "a", value: store.json(#"{"n":1}"#))
@@ -18,9 +18,9 @@ struct KVTests {
         await #expect(throws: ServiceError.self) { try await kv.set(app: "demo", key: "big", value: Array(repeating: 0x31, count: KVService.maxValueBytes + 1)) }
     }
 
-    @Test("entries expire after their ttl and are purged")
-    func ttl() async throws {
-        let store = try await TestStore()
+    @Test("entries expire after their ttl and are purged", arguments: Backend.all)
+    func ttl(_ backend: Backend) async throws {
+        let store = try await TestStore(backend)
         let kv = KVService(storage: store.storage)
         try await kv.set(app: "demo", key: "short", value: store.json("1"), ttl: 1.5)
         try await kv.set(app: "demo", key: "long", value: store.json("2"), ttl: 3600)
@@ -35,9 +35,9 @@ struct KVTests {
         await #expect(throws: ServiceError.self) { try await kv.set(app: "demo", key: "x", value: store.json("1"), ttl: -1) }
     }
 
-    @Test("incr is atomic under concurrency and refuses non-integers")
-    func increment() async throws {
-        let store = try await TestStore()
+    @Test("incr is atomic under concurrency and refuses non-integers", arguments: Backend.all)
+    func increment(_ backend: Backend) async throws {
+        let store = try await TestStore(backend)
         let kv = KVService(storage: store.storage)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<200 { group.addTask { _ = try await kv.increment(app: "demo", key: "hits") } }
@@ -51,9 +51,9 @@ struct KVTests {
         await #expect(throws: ServiceError.self) { try await kv.increment(app: "demo", key: "max") }
     }
 
-    @Test("list walks a prefix in key order with pages")
-    func list() async throws {
-        let store = try await TestStore()
+    @Test("list walks a prefix in key order with pages", arguments: Backend.all)
+    func list(_ backend: Backend) async throws {
+        let store = try await TestStore(backend)
         let kv = KVService(storage: store.storage)
         for key in ["user:3", "user:1", "user:2", "users", "admin:1"] { try await kv.set(app: "demo", key: key, value: store.json("0")) }
         #expect(try await kv.list(app: "demo", prefix: "user:").map(\.key) == ["user:1", "user:2", "user:3"])
@@ -61,9 +61,9 @@ struct KVTests {
         #expect(try await kv.list(app: "demo", prefix: "").count == 5)
     }
 
-    @Test("one app never sees another's keys")
-    func isolation() async throws {
-        let store = try await TestStore()
+    @Test("one app never sees another's keys", arguments: Backend.all)
+    func isolation(_ backend: Backend) async throws {
+        let store = try await TestStore(backend)
         _ = try await store.storage.createApp(name: "other", at: 0)
         let kv = KVService(storage: store.storage)
         try await kv.set(app: "demo", key: "secret", value: store.json("1"))
@@ -76,8 +76,8 @@ struct KVTests {
 
 @Suite("docs")
 struct DocTests {
-    func seeded() async throws -> (TestStore, DocService) {
-        let store = try await TestStore()
+    func seeded(_ backend: Backend) async throws -> (TestStore, DocService) {
+        let store = try await TestStore(backend)
         let docs = DocService(storage: store.storage)
         let rows = [
             #"{"id":"a","name":"Ada","age":36,"city":"London","tags":["math"],"admin":true}"#,
@@ -101,9 +101,9 @@ struct DocTests {
         try DocCondition(field: DocField(field), op: op, values: values)
     }
 
-    @Test("every filter operator, with JSON types kept apart")
-    func filters() async throws {
-        let (_, docs) = try await seeded()
+    @Test("every filter operator, with JSON types kept apart", arguments: Backend.all)
+    func filters(_ backend: Backend) async throws {
+        let (_, docs) = try await seeded(backend)
         #expect(try await ids(docs, [condition("city", .eq, .string("Paris"))]) == ["b"])
         #expect(try await ids(docs, [condition("age", .eq, .integer(36))]) == ["a"])
         #expect(try await ids(docs, [condition("age", .eq, .string("36"))]) == [])
@@ -124,9 +124,9 @@ struct DocTests {
         #expect(throws: ServiceError.self) { try DocField("a;DROP TABLE docs") }
     }
 
-    @Test("sorting and cursor pagination visit every document once, both ways")
-    func pagination() async throws {
-        let (_, docs) = try await seeded()
+    @Test("sorting and cursor pagination visit every document once, both ways", arguments: Backend.all)
+    func pagination(_ backend: Backend) async throws {
+        let (_, docs) = try await seeded(backend)
         for descending in [false, true] {
             for field in [nil, "age", "city"] as [String?] {
                 let sort = DocSort(field: try field.map(DocField.init), descending: descending)
@@ -149,9 +149,9 @@ struct DocTests {
         #expect(throws: ServiceError.self) { try DocService.decode(cursor: "garbage!") }
     }
 
-    @Test("update transforms atomically, delete removes, ids are unique")
-    func updates() async throws {
-        let (store, docs) = try await seeded()
+    @Test("update transforms atomically, delete removes, ids are unique", arguments: Backend.all)
+    func updates(_ backend: Backend) async throws {
+        let (store, docs) = try await seeded(backend)
         let updated = try await docs.update(app: "demo", collection: "people", id: "b") { _ in store.json(#"{"id":"b","name":"Robert"}"#) }
         #expect(updated?.body.text == #"{"id":"b","name":"Robert"}"#)
         #expect(try await docs.get(app: "demo", collection: "people", id: "b")?.body.text == #"{"id":"b","name":"Robert"}"#)
@@ -162,9 +162,9 @@ struct DocTests {
         #expect(try await docs.collections(app: "demo").map(\.name) == ["people"])
     }
 
-    @Test("declared indexes become expression indexes that queries use")
-    func indexes() async throws {
-        let (store, docs) = try await seeded()
+    @Test("declared indexes become expression indexes that queries use", arguments: Backend.all)
+    func indexes(_ backend: Backend) async throws {
+        let (store, docs) = try await seeded(backend)
         try await store.storage.setDocIndexes(app: "demo", indexes: [DocIndex(collection: "people", field: try DocField("city"))])
         #expect(try await store.storage.docIndexNames() == ["docs_field_city"])
         let plan = try await store.storage.docQueryPlan(app: "demo", collection: "people", query: DocQuery(filter: [condition("city", .eq, .string("Paris"))]))

@@ -32,13 +32,13 @@ struct OutboxStorageTests {
         try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] ?? [:]
     }
 
-    @Test("a change and its outbox rows commit together, with the event's data")
-    func enqueueWithChanges() async throws {
-        let store = try await TestStore()
+    @Test("a change and its outbox rows commit together, with the event's data", arguments: Backend.all)
+    func enqueueWithChanges(_ backend: Backend) async throws {
+        let store = try await TestStore(backend)
         let triggers = EverythingTriggers()
         let kv = KVService(storage: store.storage, triggers: triggers)
         let docs = DocService(storage: store.storage, triggers: triggers)
-        let files = FileService(storage: store.storage, store: store.files, triggers: triggers)
+        let files = FileService(storage: store.storage, store: store.blobs, triggers: triggers)
         try await kv.set(app: "demo", key: "k", value: store.json(#"{"a":1}"#))
         #expect(try await kv.delete(app: "demo", key: "k"))
         #expect(try await kv.delete(app: "demo", key: "k") == false)
@@ -60,9 +60,9 @@ struct OutboxStorageTests {
         #expect(try await store.storage.outboxDepth() == 5)
     }
 
-    @Test("when the write fails or rolls back, no outbox row exists")
-    func rollback() async throws {
-        let store = try await TestStore()
+    @Test("when the write fails or rolls back, no outbox row exists", arguments: Backend.all)
+    func rollback(_ backend: Backend) async throws {
+        let store = try await TestStore(backend)
         let docs = DocService(storage: store.storage, triggers: EverythingTriggers())
         _ = try await docs.insert(app: "demo", collection: "c", id: "d1", body: store.json(#"{"id":"d1"}"#))
         let before = try await store.storage.outboxDepth()
@@ -81,9 +81,9 @@ struct OutboxStorageTests {
         #expect(try await store.storage.docGet(app: "demo", collection: "c", id: "d1")?.body == store.json(#"{"id":"d1"}"#))
     }
 
-    @Test("claims lease rows, count attempts, free them when the lease runs out; completes, retries, dead-letters, replays")
-    func lifecycle() async throws {
-        let store = try await TestStore()
+    @Test("claims lease rows, count attempts, free them when the lease runs out; completes, retries, dead-letters, replays", arguments: Backend.all)
+    func lifecycle(_ backend: Backend) async throws {
+        let store = try await TestStore(backend)
         let storage = store.storage
         let target = OutboxTarget(triggerID: "trg_1", kind: .kv, handler: "h.lua", retry: RetryPolicy(maxAttempts: 2, baseMilliseconds: 10, capMilliseconds: 10), timeoutMilliseconds: nil)
         let deadTarget = OutboxTarget(triggerID: "trg_dead", kind: .deadLetter, handler: "dead.lua", retry: TriggerRecord.defaultRetry, timeoutMilliseconds: nil)
@@ -127,9 +127,9 @@ struct OutboxStorageTests {
         #expect(try await storage.replayDeadLetter(app: "demo", id: letter.id, target: target, now: 7000) == false)
     }
 
-    @Test("cron fires a scheduled time once: a second node with the same view loses")
-    func cronOnce() async throws {
-        let store = try await TestStore()
+    @Test("cron fires a scheduled time once: a second node with the same view loses", arguments: Backend.all)
+    func cronOnce(_ backend: Backend) async throws {
+        let store = try await TestStore(backend)
         let storage = store.storage
         let target = OutboxTarget(triggerID: "trg_cron", kind: .cron, handler: "c.lua", retry: TriggerRecord.defaultRetry, timeoutMilliseconds: nil)
         #expect(try await storage.cronLastFired(triggerID: "trg_cron") == nil)

@@ -183,9 +183,9 @@ struct TopicStorageTests {
         var seqs: [Int64] { events.withLock { $0.map(\.seq) } }
     }
 
-    @Test("a registered topic numbers its events from 1 without holes, keeps the newest N, and broadcasts after commit")
-    func publishNumbersAndTrims() async throws {
-        let store = try await TestStore()
+    @Test("a registered topic numbers its events from 1 without holes, keeps the newest N, and broadcasts after commit", arguments: Backend.all)
+    func publishNumbersAndTrims(_ backend: Backend) async throws {
+        let store = try await TestStore(backend)
         try await store.storage.createTopic(topic(store, "chat", events: 3))
         let broadcasts = Broadcasts()
         let pubsub = PubSubService(storage: store.storage, broadcaster: broadcasts)
@@ -204,9 +204,9 @@ struct TopicStorageTests {
         #expect(broadcasts.seqs.count == 5)
     }
 
-    @Test("publishes from many tasks at once get distinct consecutive ids, broadcast in commit order")
-    func concurrentPublishes() async throws {
-        let store = try await TestStore()
+    @Test("publishes from many tasks at once get distinct consecutive ids, broadcast in commit order", arguments: Backend.all)
+    func concurrentPublishes(_ backend: Backend) async throws {
+        let store = try await TestStore(backend)
         try await store.storage.createTopic(topic(store, "busy"))
         let broadcasts = Broadcasts()
         let pubsub = PubSubService(storage: store.storage, broadcaster: broadcasts)
@@ -219,9 +219,9 @@ struct TopicStorageTests {
         #expect(broadcasts.seqs == Array(1...200), "broadcast in commit order, which is id order")
     }
 
-    @Test("history older than its topic keeps it is not served and is trimmed")
-    func historyAge() async throws {
-        let store = try await TestStore()
+    @Test("history older than its topic keeps it is not served and is trimmed", arguments: Backend.all)
+    func historyAge(_ backend: Backend) async throws {
+        let store = try await TestStore(backend)
         try await store.storage.createTopic(topic(store, "old", seconds: 60))
         try await store.storage.createTopic(topic(store, "default"))
         let now = Clock.now()
@@ -236,9 +236,9 @@ struct TopicStorageTests {
         #expect(try await store.storage.trimTopicHistory(now: now, defaults: TopicHistoryDefaults(events: 100, seconds: 10)) == 1)
     }
 
-    @Test("manifest topics: created, updated, removed; the external flag of an existing topic is kept")
-    func manifestSync() async throws {
-        let store = try await TestStore()
+    @Test("manifest topics: created, updated, removed; the external flag of an existing topic is kept", arguments: Backend.all)
+    func manifestSync(_ backend: Backend) async throws {
+        let store = try await TestStore(backend)
         let topics = TopicService(storage: store.storage, masterKey: Array(repeating: 1, count: 32))
         var first = try await topics.replaceManifestTopics(app: store.app, topics: [topic(store, "a", source: .manifest), topic(store, "b", external: false, source: .manifest)])
         #expect(first.created == ["a", "b"])
@@ -262,9 +262,9 @@ struct TopicStorageTests {
         await #expect(throws: ServiceError.self) { try await topics.create(app: store.app, name: "x", externalSubscribable: false, authMode: .token, historyEvents: -1, historySeconds: nil) }
     }
 
-    @Test("the signing key is created once even when many ask at once, sealed at rest, and differs per app")
-    func signingKeys() async throws {
-        let store = try await TestStore()
+    @Test("the signing key is created once even when many ask at once, sealed at rest, and differs per app", arguments: Backend.all)
+    func signingKeys(_ backend: Backend) async throws {
+        let store = try await TestStore(backend)
         _ = try await store.storage.createApp(name: "second", at: Clock.now())
         let master = Array(repeating: UInt8(3), count: 32)
         // Separate services (separate caches), as on separate nodes.
@@ -281,9 +281,9 @@ struct TopicStorageTests {
         await #expect(throws: ServiceError.self) { try await TopicService(storage: store.storage, masterKey: Array(repeating: 4, count: 32)).signingKey(app: store.app) }
     }
 
-    @Test("tokens are issued for registered topics only, with clamped lifetimes, and verify for their topics")
-    func issueAndVerify() async throws {
-        let store = try await TestStore()
+    @Test("tokens are issued for registered topics only, with clamped lifetimes, and verify for their topics", arguments: Backend.all)
+    func issueAndVerify(_ backend: Backend) async throws {
+        let store = try await TestStore(backend)
         try await store.storage.createTopic(topic(store, "news"))
         let topics = TopicService(storage: store.storage, masterKey: Array(repeating: 1, count: 32), tokenLifetime: .init(minimum: 10, maximum: 100, standard: 50))
         let issued = try await topics.issueToken(app: store.app, topics: ["news", "news"], subject: "key_1", seconds: 5000)

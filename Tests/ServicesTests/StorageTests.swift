@@ -2,29 +2,45 @@ import Foundation
 import Services
 import Testing
 
-@Suite("SQLite storage: apps, keys, deployments, migrations")
+@Suite("Storage: apps, keys, deployments, migrations (SQLite and PostgreSQL)")
 struct ControlStorageTests {
-    @Test("migrations are applied once and recorded; the schema is as committed")
-    func migrations() async throws {
-        let store = try await TestStore()
-        #expect(try await store.storage.appliedMigrations() == [1, 2, 3, 4])
+    @Test("migrations are applied once and recorded; the schema is as committed", arguments: Backend.all)
+    func migrations(_ backend: Backend) async throws {
+        let store = try await TestStore(backend)
+        let versions = Array(1...4)
+        #expect(try await store.storage.appliedMigrations() == versions)
         // Opening again applies nothing new.
-        let again = try SQLiteStorage(path: store.directory + "/picloud.sqlite")
-        #expect(try await again.appliedMigrations() == [1, 2, 3, 4])
+        let again: any InspectableStorage = switch backend {
+        case .sqlite: try SQLiteStorage(path: store.directory + "/picloud.sqlite")
+        case .postgres: try await PostgresStorage.open(url: store.url!)
+        }
+        #expect(try await again.appliedMigrations() == versions)
         #expect(try await again.integrityCheck() == "ok")
-        let snapshot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("schema.sqlite.sql")
+        let snapshot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("schema.\(backend.rawValue).sql")
         let schema = try await store.storage.schema() + "\n"
         if let expected = try? String(contentsOf: snapshot, encoding: .utf8) {
-            #expect(schema == expected, "the schema changed; if intended, delete Tests/ServicesTests/schema.sqlite.sql and rerun to record it")
+            #expect(schema == expected, "the schema changed; if intended, delete Tests/ServicesTests/\(snapshot.lastPathComponent) and rerun to record it")
         } else {
             try schema.write(to: snapshot, atomically: true, encoding: .utf8)
             Issue.record("recorded a new schema snapshot at \(snapshot.path); commit it")
         }
     }
 
-    @Test("apps are created once, listed, and deleted with everything of theirs")
-    func apps() async throws {
-        let store = try await TestStore()
+    @Test("nodes starting at once on one PostgreSQL database migrate it exactly once")
+    func concurrentMigrations() async throws {
+        guard PostgresTestServer.url != nil else { return }
+        let url = try await PostgresTestServer.createDatabase()
+        let stores = try await withThrowingTaskGroup(of: PostgresStorage.self) { group in
+            for _ in 0..<5 { group.addTask { try await PostgresStorage.open(url: url, maximumConnections: 2) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        for store in stores { #expect(try await store.appliedMigrations() == Array(1...4)) }
+        #expect(try await stores[0].integrityCheck() == "ok")
+    }
+
+    @Test("apps are created once, listed, and deleted with everything of theirs", arguments: Backend.all)
+    func apps(_ backend: Backend) async throws {
+        let store = try await TestStore(backend)
         await #expect(throws: ServiceError.self) { try await store.storage.createApp(name: "demo", at: 0) }
         try await store.storage.kvSet(app: "demo", key: "k", value: store.json("1"), expiresAt: nil, now: 0, enqueue: .none)
         _ = try await store.storage.insertDeployment(app: "demo", manifest: "name = 'demo'", files: ["a.lua": "return 1"], at: 1, by: nil)
@@ -35,9 +51,9 @@ struct ControlStorageTests {
         #expect(try await store.storage.deleteApp(named: "demo") == false)
     }
 
-    @Test("keys are found by hash only, scoped to their app, revoked at once")
-    func keys() async throws {
-        let store = try await TestStore()
+    @Test("keys are found by hash only, scoped to their app, revoked at once", arguments: Backend.all)
+    func keys(_ backend: Backend) async throws {
+        let store = try await TestStore(backend)
         let service = KeyService(storage: store.storage)
         let created = try await service.create(app: "demo", name: "ci", scopes: [.deploy])
         #expect(created.secret.hasPrefix("pc_"))
@@ -57,9 +73,9 @@ struct ControlStorageTests {
         await #expect(throws: ServiceError.self) { try await service.create(app: "nope", name: "x", scopes: [.read]) }
     }
 
-    @Test("the bootstrap admin key is generated once into admin-token with mode 0600, or taken from the environment")
-    func bootstrap() async throws {
-        let store = try await TestStore()
+    @Test("the bootstrap admin key is generated once into admin-token with mode 0600, or taken from the environment", arguments: Backend.all)
+    func bootstrap(_ backend: Backend) async throws {
+        let store = try await TestStore(backend)
         let service = KeyService(storage: store.storage)
         let secret = try #require(try await service.bootstrap(environmentToken: nil, dataDirectory: store.directory))
         let path = store.directory + "/admin-token"
@@ -74,9 +90,9 @@ struct ControlStorageTests {
         await #expect(throws: ServiceError.self) { try await service.ensureBootstrapKey(secret: "short") }
     }
 
-    @Test("deployments get increasing versions and the newest is current")
-    func deployments() async throws {
-        let store = try await TestStore()
+    @Test("deployments get increasing versions and the newest is current", arguments: Backend.all)
+    func deployments(_ backend: Backend) async throws {
+        let store = try await TestStore(backend)
         let first = try await store.storage.insertDeployment(app: "demo", manifest: "v1", files: ["h.lua": "-- 1"], at: 1, by: "key_1")
         let second = try await store.storage.insertDeployment(app: "demo", manifest: "v2", files: ["h.lua": "-- 2"], at: 2, by: nil)
         #expect((first.version, second.version) == (1, 2))

@@ -11,6 +11,8 @@ public struct RuntimeConfiguration: Sendable, Hashable {
     public var dataDirectory = "./picloud-data"
     /// `postgres://...` to use PostgreSQL instead of the embedded SQLite (`PICLOUD_DATABASE_URL`).
     public var databaseURL: String?
+    /// Connections each node keeps to PostgreSQL at most (`PICLOUD_DATABASE_MAX_CONNECTIONS`, default 16).
+    public var databaseMaxConnections = 16
     /// The first admin key (`PICLOUD_ADMIN_TOKEN`); generated into the data directory when unset.
     public var adminToken: String?
     /// The key that encrypts secrets (`PICLOUD_MASTER_KEY`); generated into the data directory when unset.
@@ -105,6 +107,7 @@ public struct RuntimeConfiguration: Sendable, Hashable {
         logRetentionLines = try integer("PICLOUD_LOG_RETENTION_LINES", 100...10_000_000) ?? logRetentionLines
         filesSweepSeconds = try integer("PICLOUD_FILES_SWEEP_INTERVAL_SEC", 1...(7 * 86400)) ?? filesSweepSeconds
         dispatcherConcurrency = try integer("PICLOUD_DISPATCHER_CONCURRENCY", 1...256) ?? dispatcherConcurrency
+        databaseMaxConnections = try integer("PICLOUD_DATABASE_MAX_CONNECTIONS", 2...1000) ?? databaseMaxConnections
         dispatcherLeaseMilliseconds = try integer("PICLOUD_DISPATCHER_LEASE_MS", 1000...3_600_000) ?? dispatcherLeaseMilliseconds
         dispatcherPollMilliseconds = try integer("PICLOUD_DISPATCHER_POLL_MS", 10...60_000) ?? dispatcherPollMilliseconds
         cronTickMilliseconds = try integer("PICLOUD_CRON_TICK_INTERVAL_MS", 10...60_000) ?? cronTickMilliseconds

@@ -48,7 +48,14 @@ final class AppRegistry: Sendable {
 
     func deployment(for app: String) -> ActiveDeployment? { deployments.withLock { $0[app] } }
 
-    func activate(_ deployment: ActiveDeployment) { deployments.withLock { $0[deployment.app] = deployment } }
+    /// Serves `deployment` unless a newer one (by creation time, then version) already serves:
+    /// a node that hears late of another node's deployment never goes back to an older one.
+    func activate(_ deployment: ActiveDeployment) {
+        deployments.withLock { deployments in
+            if let current = deployments[deployment.app], (current.createdAt, current.version) > (deployment.createdAt, deployment.version) { return }
+            deployments[deployment.app] = deployment
+        }
+    }
 
     func remove(app: String) { _ = deployments.withLock { $0.removeValue(forKey: app) } }
 

@@ -47,6 +47,31 @@ struct Deployer: Sendable {
         }
     }
 
+    /// Brings this node in step with what another node changed in an app (on a shared database):
+    /// serves its current deployment if it is not the one serving here, reloads its triggers, and
+    /// ends streams of topics that are gone or no longer external. Builds, never stores.
+    func sync(app: String) async throws {
+        guard try await services.storage.app(named: app) != nil else {
+            registry.remove(app: app)
+            triggers.remove(app: app)
+            realtime.close(app: app)
+            return
+        }
+        if let record = try await services.storage.deployment(app: app, version: nil),
+           registry.deployment(for: app).map({ ($0.version, $0.createdAt) != (record.version, record.createdAt) }) ?? true {
+            do {
+                let (manifest, pool) = try await build(app: app, manifestText: record.manifest, files: record.files)
+                registry.activate(ActiveDeployment(app: app, version: record.version, manifest: manifest, pool: pool, createdAt: record.createdAt))
+                logger.info("app \(app): serving deployment \(record.version) made on another node")
+            } catch let error as DeploymentError {
+                logger.error("app \(app): deployment \(record.version) does not load: \(error.summary)")
+            }
+        }
+        try await triggers.reload(app: app, from: services.storage)
+        let topics = Dictionary(try await services.storage.topics(app: app).map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        realtime.revalidate(app: app) { name in topics[name]?.externalSubscribable == true }
+    }
+
     /// Makes the app's manifest triggers those of `manifest` (ids are stable, so cron state carries over).
     func activateTriggers(app: String, manifest: Manifest) async throws {
         let now = Clock.now()

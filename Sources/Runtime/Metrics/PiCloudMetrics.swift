@@ -20,6 +20,7 @@ final class PiCloudMetrics: Sendable {
     let realtimeDelivered: Counter
     let realtimeDropped: Counter
     let realtimeReplays: Counter
+    let clusterListens: Counter
     let realtimeReplayed: Counter
 
     init() {
@@ -42,6 +43,7 @@ final class PiCloudMetrics: Sendable {
         realtimeDelivered = registry.makeCounter(name: "picloud_realtime_events_delivered_total", help: "Events written to subscribers (one per subscriber).")
         realtimeDropped = registry.makeCounter(name: "picloud_realtime_events_dropped_total", help: "Events subscribers missed and were told so with a gap event.")
         realtimeReplays = registry.makeCounter(name: "picloud_realtime_replays_total", help: "Subscriptions that resumed from a Last-Event-ID.")
+        clusterListens = registry.makeCounter(name: "picloud_cluster_listens_total", help: "Times this node (re)started listening to the other nodes on PostgreSQL.")
         realtimeReplayed = registry.makeCounter(name: "picloud_realtime_replayed_events_total", help: "Events sent from the topic history (resumes and subscribers that fell behind).")
     }
 }

@@ -150,6 +150,34 @@ final class RealtimeHub: RealtimeBroadcasting, Service, Sendable {
         for channel in closed { channel.close(reason: "app_deleted") }
     }
 
+    /// Ends the streams of an app's topics that `stillOpen` no longer allows (deleted on another
+    /// node, or no longer external).
+    func revalidate(app: String, stillOpen: (String) -> Bool) {
+        let topics = channels.withLock { channels in channels.keys.filter { $0.app == app }.map(\.topic) }
+        for topic in topics where !stillOpen(topic) { close(app: app, topic: topic, reason: "topic_closed") }
+    }
+
+    /// After this node could not hear the others (a lost database connection), hands every
+    /// channel the events committed meanwhile, from the history, as if they had been broadcast.
+    /// Streams that miss events the history no longer holds get a gap event when they notice.
+    func resync(storage: any StorageBackend, history: TopicHistoryDefaults) async {
+        let all = channels.withLock { Array($0.values) }
+        for channel in all {
+            let last = channel.state.withLock { $0.ring.lastSeq }
+            do {
+                var after = last ?? 0
+                if last == nil {
+                    guard let newest = try await storage.topicHistory(app: channel.key.app, topic: channel.key.topic, after: .max, limit: 0, now: Clock.now(), defaults: history)?.lastSeq else { continue }
+                    after = max(0, newest - Int64(capacity))
+                }
+                guard let (events, _) = try await storage.topicHistory(app: channel.key.app, topic: channel.key.topic, after: after, limit: capacity, now: Clock.now(), defaults: history) else { continue }
+                for event in events { broadcast(event) }
+            } catch {
+                continue
+            }
+        }
+    }
+
     var channelCount: Int { channels.withLock { $0.count } }
 
     // MARK: Ticking

@@ -25,7 +25,32 @@ struct PiCloudServices: Sendable {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let storage = try SQLiteStorage(path: dataDirectory + "/picloud.sqlite", durability: durability, logger: logger)
         let store = FileStore(root: dataDirectory + "/files")
-        return PiCloudServices(
+        return build(
+            storage: storage, store: store, masterKey: masterKey, maxFileBytes: maxFileBytes, triggers: triggers, broadcaster: broadcaster,
+            history: history, tokenLifetime: tokenLifetime, logger: logger
+        )
+    }
+
+    /// Connects to PostgreSQL (migrating it) and builds the services on it; file contents live
+    /// in the database too, so every node sees every file.
+    static func postgres(
+        url: String, masterKey: [UInt8], maxFileBytes: Int, maxConnections: Int,
+        triggers: any TriggerMatching, broadcaster: any RealtimeBroadcasting, history: TopicHistoryDefaults,
+        tokenLifetime: SubscriberTokenLifetime, logger: Logger
+    ) async throws -> PiCloudServices {
+        let storage = try await PostgresStorage.open(url: url, maximumConnections: maxConnections, logger: logger)
+        return build(
+            storage: storage, store: PostgresBlobStore(storage: storage), masterKey: masterKey, maxFileBytes: maxFileBytes, triggers: triggers,
+            broadcaster: broadcaster, history: history, tokenLifetime: tokenLifetime, logger: logger
+        )
+    }
+
+    private static func build(
+        storage: any StorageBackend, store: any BlobStore, masterKey: [UInt8], maxFileBytes: Int,
+        triggers: any TriggerMatching, broadcaster: any RealtimeBroadcasting, history: TopicHistoryDefaults,
+        tokenLifetime: SubscriberTokenLifetime, logger: Logger
+    ) -> PiCloudServices {
+        PiCloudServices(
             storage: storage,
             apps: AppService(storage: storage, files: store),
             keys: KeyService(storage: storage),

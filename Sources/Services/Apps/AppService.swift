@@ -1,9 +1,9 @@
 /// Apps: created by name, listed, deleted with all their data.
 public struct AppService: Sendable {
     let storage: any StorageBackend
-    let files: FileStore
+    let files: any BlobStore
 
-    public init(storage: any StorageBackend, files: FileStore) {
+    public init(storage: any StorageBackend, files: any BlobStore) {
         self.storage = storage
         self.files = files
     }
@@ -23,6 +23,6 @@ public struct AppService: Sendable {
     /// Deletes the app, its keys, deployments and data, then its stored files.
     public func delete(_ name: String) async throws {
         guard try await storage.deleteApp(named: name) else { throw ServiceError(.notFound, "no app named '\(name)'") }
-        try files.removeAll(app: name)
+        try await files.removeAll(app: name)
     }
 }

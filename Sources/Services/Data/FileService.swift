@@ -1,14 +1,14 @@
 import Foundation
 
-/// An app's files: content as blobs on disk, metadata in storage.
+/// An app's files: content in a ``BlobStore`` (on disk, or in PostgreSQL), metadata in storage.
 public struct FileService: Sendable {
     let storage: any StorageBackend
-    let store: FileStore
+    let store: any BlobStore
     let triggers: any TriggerMatching
     /// Largest file accepted, in bytes (default 10 MiB).
     public let maxSize: Int
 
-    public init(storage: any StorageBackend, store: FileStore, maxSize: Int = 10 << 20, triggers: any TriggerMatching = NoTriggers()) {
+    public init(storage: any StorageBackend, store: any BlobStore, maxSize: Int = 10 << 20, triggers: any TriggerMatching = NoTriggers()) {
         self.storage = storage
         self.store = store
         self.maxSize = maxSize
@@ -26,7 +26,7 @@ public struct FileService: Sendable {
             throw ServiceError(.payloadTooLarge, "files.put: '\(path)' is \(content.count) bytes; the limit is \(maxSize)")
         }
         let type = try contentType.map(Self.validate(contentType:)) ?? Self.guessContentType(path)
-        let blob = try await BlockingIO.run { try store.write(app: app, content: content) }
+        let blob = try await store.write(app: app, content: content)
         let now = Clock.now()
         var record = FileRecord(path: path, blob: blob, size: Int64(content.count), contentType: type, createdAt: now, updatedAt: now)
         let events = enqueue(app, "put", path, depth: depth)
@@ -39,7 +39,7 @@ public struct FileService: Sendable {
     public func get(app: String, path: String) async throws -> (record: FileRecord, content: [UInt8])? {
         try Self.validate(path: path)
         guard let record = try await storage.fileRecord(app: app, path: path) else { return nil }
-        let content = try await BlockingIO.run { try store.read(app: app, blob: record.blob) }
+        let content = try await store.read(app: app, blob: record.blob)
         return (record, content)
     }
 
@@ -62,13 +62,13 @@ public struct FileService: Sendable {
         return try await storage.fileRecords(app: app, prefix: prefix, after: after, limit: min(max(limit, 1), 1000))
     }
 
-    /// Removes temp files and unreferenced blobs older than `age` for every app on disk.
+    /// Removes temp files and unreferenced blobs older than `age` for every app with stored content.
     public func sweep(olderThan age: Duration = .seconds(3600)) async throws -> FileStore.SweepResult {
         let cutoff = Date().addingTimeInterval(-Double(age.components.seconds))
         var total = FileStore.SweepResult()
-        for app in store.appsOnDisk() {
+        for app in try await store.apps() {
             let referenced = try await storage.referencedBlobs(app: app)
-            let result = await BlockingIO.run { store.sweep(app: app, referenced: referenced, olderThan: cutoff) }
+            let result = try await store.sweep(app: app, referenced: referenced, olderThan: cutoff)
             total.temporaryFiles += result.temporaryFiles
             total.unreferencedBlobs += result.unreferencedBlobs
         }

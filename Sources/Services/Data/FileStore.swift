@@ -1,15 +1,50 @@
-import Foundation
+public import Foundation
 
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// Where file contents live: on disk next to SQLite (``FileStore``), or in PostgreSQL
+/// (``PostgresBlobStore``) when several nodes share the data. Contents are named by their SHA-256
+/// and written whole before any metadata points at them.
+public protocol BlobStore: Sendable {
+    /// Stores content (refreshing its age if it is already there); returns its name.
+    func write(app: String, content: [UInt8]) async throws -> String
+    func read(app: String, blob: String) async throws -> [UInt8]
+    /// Removes everything stored for an app.
+    func removeAll(app: String) async throws
+    /// Removes unreferenced blobs (and leftovers of interrupted writes) older than `cutoff`.
+    func sweep(app: String, referenced: Set<String>, olderThan cutoff: Date) async throws -> FileStore.SweepResult
+    /// Apps that have content stored.
+    func apps() async throws -> [String]
+}
+
+extension FileStore: BlobStore {
+    public func write(app: String, content: [UInt8]) async throws -> String {
+        try await BlockingIO.run { try writeNow(app: app, content: content) }
+    }
+
+    public func read(app: String, blob: String) async throws -> [UInt8] {
+        try await BlockingIO.run { try readNow(app: app, blob: blob) }
+    }
+
+    public func removeAll(app: String) async throws {
+        try await BlockingIO.run { try removeAllNow(app: app) }
+    }
+
+    public func sweep(app: String, referenced: Set<String>, olderThan cutoff: Date) async throws -> SweepResult {
+        await BlockingIO.run { sweepNow(app: app, referenced: referenced, olderThan: cutoff) }
+    }
+
+    public func apps() async throws -> [String] { appsOnDisk() }
+}
 
 /// File contents on disk, named by their SHA-256: `<root>/<app>/blobs/<ab>/<sha256>`.
 ///
 /// A blob is written to `<sha256>.tmp.<random>`, flushed, renamed into place and the directory
 /// flushed, before any metadata points at it: a crash leaves either the old state or a whole new
 /// blob, never a torn file. Blobs nobody points at and temp files left by a crash are swept after
-/// an hour (see ``sweep(referenced:olderThan:)``).
+/// an hour (see ``sweepNow(app:referenced:olderThan:)``).
 public struct FileStore: Sendable {
     public let root: String
 
@@ -22,7 +57,7 @@ public struct FileStore: Sendable {
     }
 
     /// Writes content as a blob (no-op but a fresh mtime if it is already there); returns its name.
-    func write(app: String, content: [UInt8]) throws -> String {
+    func writeNow(app: String, content: [UInt8]) throws -> String {
         let blob = Identifiers.hex(Identifiers.sha256(content))
         let path = blobPath(app: app, blob: blob)
         let directory = (path as NSString).deletingLastPathComponent
@@ -43,7 +78,7 @@ public struct FileStore: Sendable {
         return blob
     }
 
-    func read(app: String, blob: String) throws -> [UInt8] {
+    func readNow(app: String, blob: String) throws -> [UInt8] {
         guard let data = FileManager.default.contents(atPath: blobPath(app: app, blob: blob)) else {
             throw ServiceError(.internal, "the content of a stored file is missing")
         }
@@ -51,7 +86,7 @@ public struct FileStore: Sendable {
     }
 
     /// Removes everything stored for an app.
-    func removeAll(app: String) throws {
+    func removeAllNow(app: String) throws {
         let directory = appDirectory(app)
         if FileManager.default.fileExists(atPath: directory) { try FileManager.default.removeItem(atPath: directory) }
     }
@@ -60,10 +95,15 @@ public struct FileStore: Sendable {
     public struct SweepResult: Sendable, Hashable {
         public var temporaryFiles = 0
         public var unreferencedBlobs = 0
+
+        public init(temporaryFiles: Int = 0, unreferencedBlobs: Int = 0) {
+            self.temporaryFiles = temporaryFiles
+            self.unreferencedBlobs = unreferencedBlobs
+        }
     }
 
     /// Removes temp files and unreferenced blobs of `app` last modified before `olderThan`.
-    func sweep(app: String, referenced: Set<String>, olderThan cutoff: Date) -> SweepResult {
+    func sweepNow(app: String, referenced: Set<String>, olderThan cutoff: Date) -> SweepResult {
         var result = SweepResult()
         let blobs = appDirectory(app) + "/blobs"
         guard let enumerator = FileManager.default.enumerator(atPath: blobs) else { return result }

@@ -36,6 +36,21 @@ public struct SecretService: Sendable {
         return bytes
     }
 
+    /// A known value sealed with `masterKey`, to tell later whether another key is the same.
+    public static func sealCheck(masterKey: [UInt8]) throws -> [UInt8] {
+        let sealed = try AES.GCM.seal(Array("picloud master key check".utf8), using: SymmetricKey(data: masterKey), authenticating: Array("cluster".utf8))
+        guard let combined = sealed.combined else { throw ServiceError(.internal, "cannot seal the key check") }
+        return [UInt8](combined)
+    }
+
+    /// Whether `check` (from ``sealCheck(masterKey:)``) opens with `masterKey`.
+    public static func opensCheck(_ check: [UInt8], masterKey: [UInt8]) -> Bool {
+        guard let box = try? AES.GCM.SealedBox(combined: check),
+              let opened = try? AES.GCM.open(box, using: SymmetricKey(data: masterKey), authenticating: Array("cluster".utf8))
+        else { return false }
+        return [UInt8](opened) == Array("picloud master key check".utf8)
+    }
+
     static func parseKey(_ text: String) -> [UInt8]? {
         if text.utf8.count == 64, let bytes = hexBytes(text) { return bytes }
         if let data = Data(base64Encoded: text), data.count == 32 { return [UInt8](data) }

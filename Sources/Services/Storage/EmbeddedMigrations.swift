@@ -4,6 +4,222 @@
 /// The SQL migrations, by path (`migrations/<backend>/<NNNN>_<name>.sql`).
 enum EmbeddedMigrations {
     static let files: [(path: String, contents: String)] = [
+        ("migrations/postgres/0001_core.sql", #"""
+-- Apps, keys, deployments: the control plane. Mirrors migrations/sqlite/0001_core.sql.
+-- Text that is sorted or range-scanned uses COLLATE "C" (byte order, as in SQLite), whatever
+-- the database's locale.
+CREATE TABLE apps (
+    name            TEXT PRIMARY KEY,
+    created_at      BIGINT NOT NULL,            -- ms since the epoch
+    current_version INTEGER                     -- the deployment serving now, NULL before the first
+);
+
+CREATE TABLE api_keys (
+    id           TEXT PRIMARY KEY,
+    app          TEXT REFERENCES apps(name) ON DELETE CASCADE,   -- NULL: an instance key
+    name         TEXT NOT NULL,
+    prefix       TEXT NOT NULL,                 -- first characters, to recognise a key in lists
+    hash         BYTEA NOT NULL UNIQUE,         -- SHA-256 of the whole key; the key itself is never stored
+    scopes       TEXT NOT NULL,                 -- space-separated
+    created_at   BIGINT NOT NULL
+);
+CREATE INDEX api_keys_app ON api_keys(app);
+
+CREATE TABLE deployments (
+    app        TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+    version    INTEGER NOT NULL,
+    manifest   TEXT NOT NULL,                   -- picloud.toml as deployed
+    files      TEXT NOT NULL,                   -- JSON object: path -> source
+    created_at BIGINT NOT NULL,
+    created_by TEXT,                            -- key id
+    PRIMARY KEY (app, version)
+);
+
+-- Values every node of a cluster must agree on (a check value sealed with the master key).
+CREATE TABLE cluster_settings (
+    name       TEXT PRIMARY KEY,
+    value      BYTEA NOT NULL,
+    created_at BIGINT NOT NULL
+);
+
+"""#),
+        ("migrations/postgres/0002_data.sql", #"""
+-- kv, docs, files, logs, secrets. Mirrors migrations/sqlite/0002_data.sql; file contents live
+-- here too (file_blobs), so that every node reads what any node wrote.
+CREATE TABLE kv (
+    app        TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+    key        TEXT COLLATE "C" NOT NULL,
+    value      TEXT NOT NULL,                   -- JSON
+    expires_at BIGINT,                          -- ms; NULL = never
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (app, key)
+);
+CREATE INDEX kv_expiry ON kv(expires_at) WHERE expires_at IS NOT NULL;
+
+CREATE TABLE docs (
+    app        TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+    collection TEXT NOT NULL,
+    id         TEXT COLLATE "C" NOT NULL,
+    body       TEXT NOT NULL,                   -- JSON object, as written; queried as body::jsonb
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (app, collection, id)
+);
+
+CREATE TABLE doc_indexes (
+    app        TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+    collection TEXT NOT NULL,
+    field      TEXT NOT NULL,
+    PRIMARY KEY (app, collection, field)
+);
+
+CREATE TABLE files (
+    app          TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+    path         TEXT COLLATE "C" NOT NULL,
+    blob         TEXT NOT NULL,                 -- SHA-256 (hex) of the content
+    size         BIGINT NOT NULL,
+    content_type TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    updated_at   BIGINT NOT NULL,
+    PRIMARY KEY (app, path)
+);
+
+CREATE TABLE file_blobs (
+    app        TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+    blob       TEXT NOT NULL,                   -- SHA-256 (hex) of content
+    content    BYTEA NOT NULL,
+    written_at BIGINT NOT NULL,                 -- refreshed when the same content is written again
+    PRIMARY KEY (app, blob)
+);
+
+CREATE TABLE logs (
+    id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    app        TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+    at         BIGINT NOT NULL,
+    level      TEXT NOT NULL,
+    message    TEXT NOT NULL,
+    request_id TEXT
+);
+CREATE INDEX logs_app ON logs(app, id);
+
+CREATE TABLE secrets (
+    app        TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+    name       TEXT NOT NULL,
+    sealed     BYTEA NOT NULL,                  -- AES-GCM nonce + ciphertext + tag
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (app, name)
+);
+
+"""#),
+        ("migrations/postgres/0003_triggers.sql", #"""
+-- Triggers, the transactional outbox, dead letters, cron state. Mirrors
+-- migrations/sqlite/0003_triggers.sql. Nodes claim outbox rows with FOR UPDATE SKIP LOCKED.
+CREATE TABLE triggers (
+    id              TEXT PRIMARY KEY,
+    app             TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+    source          TEXT NOT NULL,              -- 'manifest' (replaced by each deployment) or 'api'
+    kind            TEXT NOT NULL,              -- kv, docs, files, topic, cron, dead_letter
+    config          TEXT NOT NULL,              -- JSON: what the trigger matches
+    handler         TEXT NOT NULL,
+    max_attempts    INTEGER NOT NULL,
+    backoff_base_ms BIGINT NOT NULL,
+    backoff_cap_ms  BIGINT NOT NULL,
+    timeout_ms      BIGINT,
+    created_at      BIGINT NOT NULL
+);
+CREATE INDEX triggers_app ON triggers(app);
+
+CREATE TABLE outbox (
+    id                BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id          TEXT NOT NULL,            -- stable across retries: handlers can be idempotent
+    app               TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+    trigger_id        TEXT NOT NULL,
+    kind              TEXT NOT NULL,
+    handler           TEXT NOT NULL,
+    event             TEXT NOT NULL,            -- JSON
+    depth             INTEGER NOT NULL,         -- how many triggers led here (0: a request or cron)
+    attempts          INTEGER NOT NULL DEFAULT 0,
+    max_attempts      INTEGER NOT NULL,
+    backoff_base_ms   BIGINT NOT NULL,
+    backoff_cap_ms    BIGINT NOT NULL,
+    timeout_ms        BIGINT,
+    to_dead_letter    BOOLEAN NOT NULL,         -- true: this delivers to a dead_letter trigger (never dead-lettered itself)
+    due_at            BIGINT NOT NULL,
+    leased_until      BIGINT,                   -- NULL: free; a lease that ran out is free again
+    lease_owner       TEXT,
+    last_error        TEXT,
+    created_at        BIGINT NOT NULL
+);
+CREATE INDEX outbox_due ON outbox(due_at, id);
+CREATE INDEX outbox_app ON outbox(app, id);
+
+CREATE TABLE dead_letters (
+    id               TEXT PRIMARY KEY,
+    app              TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+    event_id         TEXT NOT NULL,
+    trigger_id       TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    handler          TEXT NOT NULL,
+    event            TEXT NOT NULL,             -- the original event, JSON
+    depth            INTEGER NOT NULL,
+    attempts         INTEGER NOT NULL,
+    last_error       TEXT NOT NULL,
+    first_enqueued_at BIGINT NOT NULL,
+    failed_at        BIGINT NOT NULL
+);
+CREATE INDEX dead_letters_app ON dead_letters(app, failed_at);
+
+CREATE TABLE cron_state (
+    trigger_id     TEXT PRIMARY KEY,
+    app            TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+    last_fired_at  BIGINT NOT NULL
+);
+
+"""#),
+        ("migrations/postgres/0004_realtime.sql", #"""
+-- Registered topics, their history, per-app server keys. Mirrors migrations/sqlite/0004_realtime.sql;
+-- topic_spill carries events too large for a NOTIFY payload to the other nodes.
+CREATE TABLE topics (
+    app                   TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+    name                  TEXT COLLATE "C" NOT NULL,
+    external_subscribable BOOLEAN NOT NULL DEFAULT FALSE, -- true: browsers may subscribe over SSE
+    auth_mode             TEXT NOT NULL CHECK (auth_mode IN ('public', 'token')),
+    history_events        INTEGER,                      -- events kept for resume; NULL: the instance default
+    history_seconds       INTEGER,                      -- how long they are kept; NULL: the instance default
+    source                TEXT NOT NULL,                -- 'manifest' (kept in step with deployments) or 'api'
+    last_seq              BIGINT NOT NULL DEFAULT 0,    -- the id of the newest event; ids count up from 1
+    created_at            BIGINT NOT NULL,
+    updated_at            BIGINT NOT NULL,
+    PRIMARY KEY (app, name)
+);
+
+CREATE TABLE topic_events (
+    app          TEXT NOT NULL,
+    topic        TEXT NOT NULL,
+    seq          BIGINT NOT NULL,
+    message      TEXT NOT NULL,                         -- JSON
+    published_at BIGINT NOT NULL,
+    PRIMARY KEY (app, topic, seq),
+    FOREIGN KEY (app, topic) REFERENCES topics(app, name) ON DELETE CASCADE
+);
+CREATE INDEX topic_events_age ON topic_events(published_at);
+
+CREATE TABLE topic_spill (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    message      TEXT NOT NULL,
+    published_at BIGINT NOT NULL
+);
+
+CREATE TABLE app_secrets (
+    app        TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+    name       TEXT NOT NULL,
+    sealed     BYTEA NOT NULL,                          -- AES-GCM under the master key
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (app, name)
+);
+
+"""#),
         ("migrations/sqlite/0001_core.sql", #"""
 -- Apps, API keys, deployments: the control plane.
 CREATE TABLE apps (
