@@ -13,6 +13,19 @@ struct SDKTests {
         return try await server.call(app, .POST, "/run", token: Harness.adminToken)
     }
 
+    @Test("kv.list pages of the largest size (1,000) say that more follow")
+    func kvFullPages() async throws {
+        try await Harness.run { server in
+            let answer = try await run("""
+                for i = 1, 1001 do kv.set(string.format("n:%04d", i), i) end
+                local first, after = kv.list("n:", { limit = 1000 })
+                local rest, done = kv.list("n:", { limit = 1000, after = after })
+                return { json = { first = #first, after = after, rest = #rest, done = done == nil } }
+                """, in: server)
+            #expect(answer.json == ["first": 1000, "after": "n:1000", "rest": 1, "done": true], "\(answer.text)")
+        }
+    }
+
     @Test("kv: get, set with ttl, delete, incr, list with pages; bad input raises")
     func kv() async throws {
         try await Harness.run { server in

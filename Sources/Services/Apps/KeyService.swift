@@ -44,10 +44,15 @@ public struct KeyService: Sendable {
         }
         let hash = Identifiers.sha256(secret.utf8)
         guard try await storage.key(hash: hash) == nil else { return }
-        try await storage.insertKey(KeyRecord(
-            id: "key_" + Identifiers.randomHex(8), app: nil, name: "bootstrap", prefix: String(secret.prefix(10)),
-            hash: hash, scopes: [.instanceAdmin], createdAt: Clock.now()
-        ))
+        do {
+            try await storage.insertKey(KeyRecord(
+                id: "key_" + Identifiers.randomHex(8), app: nil, name: "bootstrap", prefix: String(secret.prefix(10)),
+                hash: hash, scopes: [.instanceAdmin], createdAt: Clock.now()
+            ))
+        } catch let error as ServiceError where error.code == .conflict {
+            // Another node starting at the same time stored it first.
+            guard try await storage.key(hash: hash) != nil else { throw error }
+        }
     }
 
     /// The first admin key: from `PICLOUD_ADMIN_TOKEN`, or, on a store without instance keys,

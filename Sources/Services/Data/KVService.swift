@@ -55,9 +55,11 @@ public struct KVService: Sendable {
         return sum
     }
 
+    /// Entries in key order; at most 1,001 (a page of 1,000 and one more that tells the caller
+    /// whether another page follows).
     public func list(app: String, prefix: String, after: String? = nil, limit: Int = 100) async throws -> [KVEntry] {
         guard prefix.utf8.count <= Self.maxKeyBytes else { throw ServiceError(.invalidInput, "kv.list: prefix longer than \(Self.maxKeyBytes) bytes") }
-        return try await storage.kvList(app: app, prefix: prefix, after: after, limit: min(max(limit, 1), 1000), now: Clock.now())
+        return try await storage.kvList(app: app, prefix: prefix, after: after, limit: min(max(limit, 1), 1001), now: Clock.now())
     }
 
     public func purgeExpired() async throws -> Int { try await storage.kvPurgeExpired(now: Clock.now()) }
