@@ -16,7 +16,7 @@ run:
 test:
 	@$(ENV) scripts/deps.sh test
 	@$(ENV) swift build --build-tests
-	@$(ENV) scripts/with-postgres.sh swift test --skip-build
+	@$(ENV) scripts/with-postgres.sh scripts/run-tests.sh
 
 build:
 	@$(ENV) scripts/deps.sh run

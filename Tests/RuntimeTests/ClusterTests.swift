@@ -252,4 +252,41 @@ struct ClusterTests {
         #expect(replayed == (91...100).map(String.init))
         await cluster.stop()
     }
+
+    @Test("a node that loses its database connection reconnects and hands its subscribers what was published meanwhile")
+    func listenerReconnects() async throws {
+        guard Self.serverURL != nil else { return }
+        let cluster = try await Cluster(count: 2)
+        defer { Task { await cluster.stop() } }
+        try await cluster.deploy("feed", manifest: """
+            name = "feed"
+            [[endpoints]]
+            method = "POST"
+            path = "/publish/:n"
+            handler = "handlers/publish.lua"
+            [[topics]]
+            name = "news"
+            external_subscribable = true
+            auth_mode = "public"
+            """, files: ["handlers/publish.lua": #"return function(req) pubsub.publish("news", { n = tonumber(req.params.n) }) return "ok" end"#],
+            probe: "/apps/feed/api/publish/0")
+        let (a, b) = (cluster.nodes[0], cluster.nodes[1])
+        let stream = try await SSEConnection.open(port: b.port, path: "/apps/feed/realtime/news")
+        #expect(try await a.request(.POST, "/apps/feed/api/publish/1").status == 200)
+        #expect(await stream.nextEvent()?.id == "1")
+        // Cut every node's listening connection, and publish while they reconnect.
+        let cut = try await runProcess(URL(fileURLWithPath: "/usr/bin/env"), [
+            "psql", cluster.url, "-qAtc", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'picloud-listener'",
+        ])
+        #expect(cut.output.trimmingCharacters(in: .whitespacesAndNewlines) == "2", "listening connections cut: \(cut.output)")
+        for n in 2...6 { #expect(try await a.request(.POST, "/apps/feed/api/publish/\(n)").status == 200) }
+        var ids: [String] = []
+        while ids.count < 5, let event = await stream.nextEvent(timeout: .seconds(15)) { ids.append(event.id ?? event.event ?? "?") }
+        #expect(ids == ["2", "3", "4", "5", "6"])
+        for n in 7...8 { #expect(try await a.request(.POST, "/apps/feed/api/publish/\(n)").status == 200) }
+        #expect(await stream.nextEvent()?.id == "7")
+        #expect(await stream.nextEvent()?.id == "8")
+        await stream.close()
+        await cluster.stop()
+    }
 }

@@ -401,7 +401,7 @@ struct RealtimeTests {
             slow.startReading()
             var received: [Int] = []
             var gaps: [ClosedRange<Int>] = []
-            while let event = await slow.nextEvent(timeout: .seconds(3)) {
+            while let event = await slow.nextEvent(timeout: .seconds(10)) {
                 if event.event == "gap" {
                     let from = Int(event.json["from"] as? String ?? "") ?? 0
                     let to = Int(event.json["to"] as? String ?? "") ?? 0

@@ -365,7 +365,9 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
     }
 
     var clientConfiguration: PostgresClient.Configuration {
-        PostgresClient.Configuration(host: host, port: port, username: username, password: password, database: database, tls: tlsConfiguration)
+        var configuration = PostgresClient.Configuration(host: host, port: port, username: username, password: password, database: database, tls: tlsConfiguration)
+        configuration.options.additionalStartupParameters = [("application_name", "picloud")]
+        return configuration
     }
 
     var connectionConfiguration: PostgresConnection.Configuration {
@@ -374,7 +376,10 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
         case .prefer: .prefer(try! .init(configuration: .makeClientConfiguration()))
         case .require: .require(try! .init(configuration: .makeClientConfiguration()))
         }
-        return PostgresConnection.Configuration(host: host, port: port, username: username, password: password, database: database, tls: tls)
+        var configuration = PostgresConnection.Configuration(host: host, port: port, username: username, password: password, database: database, tls: tls)
+        // Operators (and tests) can tell the listening connection apart in pg_stat_activity.
+        configuration.options.additionalStartupParameters = [("application_name", "picloud-listener")]
+        return configuration
     }
 }
 
