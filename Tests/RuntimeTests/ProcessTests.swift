@@ -127,7 +127,9 @@ struct ProcessTests {
                 }
             }
         }
-        try await Task.sleep(for: .milliseconds(700))
+        // Killed once a good number of writes were acknowledged (however loaded the machine is).
+        let deadline = ContinuousClock.now + .seconds(20)
+        while await acknowledged.all.count < 30, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         kill(server.process.processIdentifier, SIGKILL)
         for writer in writers { _ = await writer.value }
         let written = await acknowledged.all

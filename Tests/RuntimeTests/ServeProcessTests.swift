@@ -40,6 +40,19 @@ struct ServeProcessTests {
         #expect(process.terminationReason == .exit)
     }
 
+    @Test("a bad or unreachable database URL stops serve at once with a clear message", arguments: [
+        ("mysql://localhost/db", "a database URL looks like postgres://"),
+        ("postgres://localhost/db?sslmode=sometimes", "sslmode must be disable, prefer or require"),
+        ("postgres://picloud@127.0.0.1:1/none?sslmode=disable", "cannot connect to PostgreSQL at postgres://picloud@127.0.0.1:1/none"),
+    ])
+    func badDatabaseURL(url: String, message: String) async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("picloud-serve-\(UUID().uuidString)")
+        let (status, output) = try await runProcess(Self.binary, ["serve", "--port", "0", "--data-dir", data.path, "--database-url", url])
+        #expect(status != 0)
+        #expect(output.contains(message), "\(output)")
+        #expect(!output.contains("listening on"))
+    }
+
     /// Reads the log until the "listening on" line and returns its port (reading on a thread of
     /// its own: a blocking read on the cooperative pool would starve other tests' servers).
     static func listeningPort(in handle: FileHandle) async throws -> Int {

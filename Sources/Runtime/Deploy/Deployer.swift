@@ -51,6 +51,8 @@ struct Deployer: Sendable {
     /// serves its current deployment if it is not the one serving here, reloads its triggers, and
     /// ends streams of topics that are gone or no longer external. Builds, never stores.
     func sync(app: String) async throws {
+        // The app may have been deleted and created again with a new signing key: read it again.
+        services.topics.forget(app: app)
         guard try await services.storage.app(named: app) != nil else {
             registry.remove(app: app)
             triggers.remove(app: app)

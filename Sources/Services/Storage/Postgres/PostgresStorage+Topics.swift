@@ -218,7 +218,7 @@ extension PostgresStorage {
             attempt += 1
             do {
                 let connection = try await PostgresConnection.connect(
-                    on: MultiThreadedEventLoopGroup.singleton.any(), configuration: location.connectionConfiguration, id: attempt, logger: logger
+                    on: MultiThreadedEventLoopGroup.singleton.any(), configuration: location.connectionConfiguration(name: "picloud-listener"), id: attempt, logger: logger
                 )
                 do {
                     try await listen(on: connection, handle: handle) { delay = .milliseconds(200) }

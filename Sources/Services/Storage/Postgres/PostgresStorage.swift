@@ -65,9 +65,29 @@ public final class PostgresStorage: StorageBackend {
     /// The advisory lock nodes take to migrate one at a time ("picloud" in ASCII).
     static let migrationLock: Int64 = 0x7069_636C_6F75_64
 
+    /// Migrates on a connection of its own (the pool is still starting), in one transaction.
     private func migrate() async throws {
         let logger = logger
-        try await client.withTransaction(logger: logger) { connection in
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(
+                on: MultiThreadedEventLoopGroup.singleton.any(), configuration: location.connectionConfiguration(name: "picloud-migrate"), id: 0, logger: logger
+            )
+        } catch {
+            throw ServiceError(.unavailable, "cannot connect to PostgreSQL at \(location): \(String(reflecting: error))", underlying: error)
+        }
+        do {
+            try await migrate(on: connection)
+            try await connection.close()
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    private func migrate(on connection: PostgresConnection) async throws {
+        let logger = logger
+        try await connection.withTransaction(logger: logger) { connection in
             // Held until this transaction ends: a second node waits here, then finds nothing to do.
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
             try await connection.query("""
@@ -370,15 +390,15 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
         return configuration
     }
 
-    var connectionConfiguration: PostgresConnection.Configuration {
+    /// A single connection's settings; `name` shows in `pg_stat_activity.application_name`.
+    func connectionConfiguration(name: String) -> PostgresConnection.Configuration {
         let tls: PostgresConnection.Configuration.TLS = switch self.tls {
         case .disable: .disable
         case .prefer: .prefer(try! .init(configuration: .makeClientConfiguration()))
         case .require: .require(try! .init(configuration: .makeClientConfiguration()))
         }
         var configuration = PostgresConnection.Configuration(host: host, port: port, username: username, password: password, database: database, tls: tls)
-        // Operators (and tests) can tell the listening connection apart in pg_stat_activity.
-        configuration.options.additionalStartupParameters = [("application_name", "picloud-listener")]
+        configuration.options.additionalStartupParameters = [("application_name", name)]
         return configuration
     }
 }
