@@ -89,6 +89,21 @@ struct ClusterTests {
         max_attempts = 20
         """
 
+    /// Deploys the jobs app: `enqueue` writes job keys, whose trigger runs `work` with the event.
+    func deployJobs(_ cluster: Cluster, work: String) async throws {
+        try await cluster.deploy("jobs", manifest: Self.jobs, files: [
+            "handlers/enqueue.lua": """
+                return function(req)
+                  local from = tonumber(req.params.from)
+                  for i = from, from + tonumber(req.params.count) - 1 do kv.set("job:" .. i, i) end
+                  return "ok"
+                end
+                """,
+            "handlers/work.lua": "return function(event) \(work) end",
+            "handlers/done.lua": Self.counting,
+        ], probe: "/apps/jobs/api/done")
+    }
+
     /// Writes `total` trigger events in requests of `batch` writes, through every node at once
     /// (one request at a time per node).
     func enqueue(_ cluster: Cluster, total: Int, batch: Int) async throws {
@@ -122,17 +137,7 @@ struct ClusterTests {
         guard Self.serverURL != nil else { return }
         let cluster = try await Cluster(environment: ["PICLOUD_DISPATCHER_CONCURRENCY": "8", "PICLOUD_LUA_POOL_SIZE": "4"])
         defer { Task { await cluster.stop() } }
-        try await cluster.deploy("jobs", manifest: Self.jobs, files: [
-            "handlers/enqueue.lua": """
-                return function(req)
-                  local from = tonumber(req.params.from)
-                  for i = from, from + tonumber(req.params.count) - 1 do kv.set("job:" .. i, i) end
-                  return "ok"
-                end
-                """,
-            "handlers/work.lua": #"return function(event) kv.incr("seen:" .. event.key) end"#,
-            "handlers/done.lua": Self.counting,
-        ], probe: "/apps/jobs/api/done")
+        try await deployJobs(cluster, work: #"kv.incr("seen:" .. event.key)"#)
         let total = 10_000
         try await enqueue(cluster, total: total, batch: 100)
         let result = try await waitForDeliveries(cluster.nodes[2], keys: total, seconds: 240)
@@ -151,17 +156,7 @@ struct ClusterTests {
         guard Self.serverURL != nil else { return }
         let cluster = try await Cluster(environment: ["PICLOUD_DISPATCHER_LEASE_MS": "2000", "PICLOUD_DISPATCHER_CONCURRENCY": "4", "PICLOUD_LUA_POOL_SIZE": "4"])
         defer { Task { await cluster.stop() } }
-        try await cluster.deploy("jobs", manifest: Self.jobs, files: [
-            "handlers/enqueue.lua": """
-                return function(req)
-                  local from = tonumber(req.params.from)
-                  for i = from, from + tonumber(req.params.count) - 1 do kv.set("job:" .. i, i) end
-                  return "ok"
-                end
-                """,
-            "handlers/work.lua": #"return function(event) time.sleep(0.05) kv.incr("seen:" .. event.key) end"#,
-            "handlers/done.lua": Self.counting,
-        ], probe: "/apps/jobs/api/done")
+        try await deployJobs(cluster, work: #"time.sleep(0.05) kv.incr("seen:" .. event.key)"#)
         let total = 600
         try await enqueue(cluster, total: total, batch: 100)
         try await Task.sleep(for: .milliseconds(800))
