@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Embeds migrations/ and stdlib/ into Swift sources, so the binary carries them.
+"""Embeds migrations/, stdlib/, dashboard/ and clients/js/src/ into Swift sources, so the binary carries them.
 
-Run after editing a file under migrations/ or stdlib/:  python3 scripts/embed-resources.py
+Run after editing a file under one of them:  python3 scripts/embed-resources.py
 A test fails when the embedded copies differ from the files.
 """
 import pathlib
@@ -44,4 +44,13 @@ generate(
     [(str(p.relative_to(root / "stdlib")), p.read_text()) for p in stdlib],
     "The Lua modules of stdlib/, by path below it (`picloud/validate.lua`).",
 )
-print(f"embedded {len(migrations)} migrations and {len(stdlib)} stdlib modules")
+assets = sorted(
+    [p for p in (root / "dashboard").rglob("*") if p.is_file() and p.suffix in (".html", ".js", ".css", ".svg", ".json")]
+    + [p for p in (root / "clients/js/src").glob("*.js")]
+)
+generate(
+    root / "Sources/Runtime/HTTP/EmbeddedAssets.swift", "", "EmbeddedAssets",
+    [(str(p.relative_to(root)), p.read_text()) for p in assets],
+    "The dashboard (dashboard/) and the browser client (clients/js/src/), by path in the repository.",
+)
+print(f"embedded {len(migrations)} migrations, {len(stdlib)} stdlib modules and {len(assets)} web assets")

@@ -23,12 +23,14 @@ public enum PiCloudServer {
     ) async throws -> some ApplicationProtocol {
         let core = try await PiCloudCore.open(configuration: configuration, logger: logger)
         let router = Router(context: PiCloudRequestContext.self)
+        router.add(middleware: CORSMiddleware(policy: configuration.cors))
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: AuthenticationMiddleware(keys: core.services.keys))
         HealthController(core: core).register(on: router)
         OpenAPIController().register(on: router)
         AdminController(core: core).register(on: router)
         EndpointController(core: core).register(on: router)
+        AssetsController(directory: configuration.assetsDirectory).register(on: router)
         return Application(
             router: router,
             // Realtime subscriptions are served by a handler in each connection's pipeline.

@@ -53,6 +53,10 @@ public struct RuntimeConfiguration: Sendable, Hashable {
     public var cronTickMilliseconds = 1000
     /// How many triggers may lead into each other before the chain is stopped (`PICLOUD_TRIGGER_MAX_DEPTH`, default 8).
     public var triggerMaxDepth = 8
+    /// Web origins that may call app APIs and follow topics from a browser (`PICLOUD_CORS_ORIGINS`: `*`, a comma-separated list, or `none`).
+    public var cors = CORSPolicy()
+    /// Serve the dashboard and the browser client from this checkout instead of the binary (`PICLOUD_ASSETS_DIR`, for working on them).
+    public var assetsDirectory: String?
     /// App folders to create (if missing) and deploy at start (`serve --deploy DIR`).
     public var deployDirectories: [String] = []
 
@@ -112,6 +116,8 @@ public struct RuntimeConfiguration: Sendable, Hashable {
         dispatcherPollMilliseconds = try integer("PICLOUD_DISPATCHER_POLL_MS", 10...60_000) ?? dispatcherPollMilliseconds
         cronTickMilliseconds = try integer("PICLOUD_CRON_TICK_INTERVAL_MS", 10...60_000) ?? cronTickMilliseconds
         triggerMaxDepth = try integer("PICLOUD_TRIGGER_MAX_DEPTH", 1...100) ?? triggerMaxDepth
+        if let origins = environment["PICLOUD_CORS_ORIGINS"] { cors = CORSPolicy(setting: origins) }
+        assetsDirectory = value("PICLOUD_ASSETS_DIR")
     }
 
     /// Parses and checks a port number.

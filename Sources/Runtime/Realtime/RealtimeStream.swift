@@ -57,6 +57,8 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
     /// event framed once as an HTTP chunk goes to every subscriber as is (see ``RawBodyWriter``).
     private var body: ChannelHandlerContext?
     private var phase = Phase.idle
+    /// CORS headers for the request being answered (from its Origin).
+    private var corsFields: HTTPFields = [:]
     /// Parts that arrived behind a realtime request while Hummingbird still answered earlier
     /// requests of the connection (HTTP pipelining); replayed once it has.
     private var pending: [HTTPRequestPart] = []
@@ -165,7 +167,8 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     static func isRealtime(_ head: HTTPRequest) -> Bool {
-        guard let path = head.path else { return false }
+        // A CORS preflight goes on to the router, whose middleware answers it.
+        guard head.method != .options, let path = head.path else { return false }
         return RealtimeRequest.match(path) != nil
     }
 
@@ -209,6 +212,7 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
     private func check(_ head: HTTPRequest, context: ChannelHandlerContext) {
         let requestID = Identifiers.ulid()
         phase = .checking(requestID: requestID)
+        corsFields = core.configuration.cors.fields(origin: head.headerFields[CORSPolicy.origin])
         let stream = NIOLoopBound(self, eventLoop: context.eventLoop)
         let core = core
         Task {
@@ -242,6 +246,7 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
         typealias Errors = ErrorMiddleware<PiCloudRequestContext>
         let body = Errors.body(code: error.code.rawValue, message: error.message)
         var fields: HTTPFields = [.contentType: "application/json; charset=utf-8", .contentLength: String(body.readableBytes), Self.requestIDHeader: requestID]
+        fields.append(contentsOf: corsFields)
         if error.code == .methodNotAllowed { fields[.allow] = "GET" }
         context.write(wrapOutboundOut(.head(HTTPResponse(status: Errors.status(for: error.code), headerFields: fields))), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
@@ -267,9 +272,10 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
         app = request.app
         topic = request.topic
         self.floor = floor
-        let fields: HTTPFields = [
+        var fields: HTTPFields = [
             .contentType: "text/event-stream", .cacheControl: "no-cache", Self.accelBufferingHeader: "no", Self.requestIDHeader: requestID,
         ]
+        fields.append(contentsOf: corsFields)
         context.write(wrapOutboundOut(.head(HTTPResponse(status: .ok, headerFields: fields))), promise: nil)
         do {
             let writer = RawBodyWriter()

@@ -176,6 +176,17 @@ CREATE TABLE cron_state (
     last_fired_at  BIGINT NOT NULL
 );
 
+-- Every transaction that adds outbox rows wakes the dispatchers of every node at its commit
+-- (NOTIFY is transactional and one per transaction); a dispatcher also polls, as NOTIFY is lost
+-- while a node is not listening.
+CREATE FUNCTION picloud_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('picloud_outbox', '');
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH STATEMENT EXECUTE FUNCTION picloud_outbox_notify();
+
 """#),
         ("migrations/postgres/0004_realtime.sql", #"""
 -- Registered topics, their history, per-app server keys. Mirrors migrations/sqlite/0004_realtime.sql;
