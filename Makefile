@@ -4,13 +4,13 @@ ENV := source scripts/env.sh &&
 PORT ?= 8080
 DATA ?= ./picloud-data
 
-.PHONY: run test build bench bench-http bench-triggers bench-realtime clean
+.PHONY: run test build bench bench-http bench-triggers bench-realtime bench-cluster clean
 
 ## run: install what is missing, build a release binary, and serve on $(PORT) with the examples deployed
 run:
 	@$(ENV) scripts/deps.sh run
 	@$(ENV) swift build -c release --product picloud
-	@$(ENV) .build/release/picloud serve --port $(PORT) --data-dir $(DATA) --deploy examples/notes --deploy examples/shortener
+	@$(ENV) .build/release/picloud serve --port $(PORT) --data-dir $(DATA) --deploy examples/notes --deploy examples/shortener --deploy examples/chat
 
 ## test: install what is missing (PostgreSQL included), build, and run every test, with a private PostgreSQL server
 test:
@@ -41,6 +41,11 @@ bench-triggers:
 bench-realtime:
 	@$(ENV) scripts/deps.sh run
 	@bench/realtime/run.sh
+
+## bench-cluster: 1 node against 3 on one PostgreSQL database: trigger deliveries/s, SSE latency across nodes (results in bench/results/)
+bench-cluster:
+	@$(ENV) scripts/deps.sh test
+	@$(ENV) scripts/with-postgres.sh bench/cluster/run.sh
 
 clean:
 	rm -rf .build
