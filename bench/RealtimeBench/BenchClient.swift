@@ -35,6 +35,8 @@ final class BenchClient: Sendable {
 
     func run() async throws -> String {
         let http = try await HTTPConnection.connect(group: group, host: config.host, port: config.port)
+        // Publishes go to `publishPort` (by default the same server, on the same connection).
+        let publisher = config.publishPort == config.port ? http : try await HTTPConnection.connect(group: group, host: config.host, port: config.publishPort)
         let rssBefore = residentKiB(pid: config.serverPID) ?? 0
         let connectStart = wallMicros()
         let (failures, firstError) = try await subscribeAll()
@@ -52,7 +54,7 @@ final class BenchClient: Sendable {
         let rssAfter = residentKiB(pid: config.serverPID) ?? 0
         let perSubscriber = Double(rssAfter - rssBefore) / Double(max(open, 1))
 
-        let steady = try await pass(http, target: config.events, steady: true)
+        let steady = try await pass(publisher, target: config.events, steady: true)
         printError("  steady: \(steady.summary)")
         var fields = [
             "\"subscribers\":\(config.subscribers)", "\"open\":\(open)", "\"connect_failures\":\(failures)",
@@ -61,13 +63,14 @@ final class BenchClient: Sendable {
             "\"rss_per_subscriber_kib\":\(format(perSubscriber))", "\"steady\":\(steady.json)",
         ]
         if config.burst {
-            let burst = try await pass(http, target: 2 * config.events, steady: false)
+            let burst = try await pass(publisher, target: 2 * config.events, steady: false)
             printError("  burst: \(burst.summary)")
             fields.append("\"burst\":\(burst.json)")
         }
         let final = try await stats.merged()
         fields += ["\"streams_ended\":\(final.ended)", "\"stream_errors\":\(final.errors)", "\"comments\":\(final.comments)"]
         await http.close()
+        if config.publishPort != config.port { await publisher.close() }
         return "{" + fields.joined(separator: ",") + "}"
     }
 
@@ -135,7 +138,7 @@ final class BenchClient: Sendable {
 
     // MARK: Publishing
 
-    /// Publishes `config.events` events (at `config.rate`, or back to back) and waits until every
+    /// Publishes `config.events` events through `http` (at `config.rate`, or back to back) and waits until every
     /// subscriber has `target` events in all, or the timeout.
     private func pass(_ http: HTTPConnection, target: Int, steady: Bool) async throws -> PassResult {
         let open = try await stats.merged().subscribed

@@ -2,6 +2,9 @@
 struct ClientConfiguration: Sendable {
     var host = "127.0.0.1"
     var port = 0
+    /// Where events are published, when not `port` (another node of a cluster: subscribers on
+    /// one node, events through another).
+    var publishPort = 0
     /// The server's process, for its resident memory and CPU time.
     var serverPID: Int32 = 0
     var subscribers = 1000
@@ -29,7 +32,7 @@ struct ClientConfiguration: Sendable {
     var burst = true
 
     static let usage = """
-        usage: realtime-bench client --port PORT --pid SERVER_PID [--subscribers 1000] [--events 200] [--rate 20]
+        usage: realtime-bench client --port PORT --pid SERVER_PID [--publish-port PORT] [--subscribers 1000] [--events 200] [--rate 20]
                  [--threads 1] [--subscribe-path /apps/rtbench/realtime/bench] [--publish-path /apps/rtbench/api/publish]
                  [--count-path /metrics] [--count-metric picloud_realtime_subscribers|""] [--batch 250] [--settle 2]
                  [--timeout 60] [--no-burst]
@@ -47,6 +50,7 @@ struct ClientConfiguration: Sendable {
         var flags = Flags(arguments)
         port = try flags.value("--port") ?? port
         serverPID = try flags.value("--pid") ?? serverPID
+        publishPort = try flags.value("--publish-port") ?? port
         subscribers = try flags.value("--subscribers") ?? subscribers
         events = try flags.value("--events") ?? events
         rate = try flags.value("--rate") ?? rate
@@ -61,6 +65,7 @@ struct ClientConfiguration: Sendable {
         burst = !flags.has("--no-burst")
         try flags.finish()
         guard port > 0 else { throw BadFlag(flag: "--port") }
+        guard publishPort > 0 else { throw BadFlag(flag: "--publish-port") }
         guard serverPID > 0 else { throw BadFlag(flag: "--pid") }
         guard subscribers > 0, events > 0, rate > 0, threads > 0, batch > 0 else { throw BadFlag(flag: "a count") }
     }
