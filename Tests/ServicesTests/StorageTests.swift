@@ -1,5 +1,6 @@
 import Foundation
 import Services
+import Synchronization
 import Testing
 
 @Suite("Storage: apps, keys, deployments, migrations (SQLite and PostgreSQL)")
@@ -19,7 +20,8 @@ struct ControlStorageTests {
         let snapshot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("schema.\(backend.rawValue).sql")
         let schema = try await store.storage.schema() + "\n"
         if let expected = try? String(contentsOf: snapshot, encoding: .utf8) {
-            #expect(schema == expected, "the schema changed; if intended, delete Tests/ServicesTests/\(snapshot.lastPathComponent) and rerun to record it")
+            if schema != expected { try? schema.write(to: snapshot.appendingPathExtension("actual"), atomically: true, encoding: .utf8) }
+            #expect(schema == expected, "the schema changed (the new one is in \(snapshot.lastPathComponent).actual); if intended, delete Tests/ServicesTests/\(snapshot.lastPathComponent) and rerun to record it")
         } else {
             try schema.write(to: snapshot, atomically: true, encoding: .utf8)
             Issue.record("recorded a new schema snapshot at \(snapshot.path); commit it")
@@ -122,5 +124,53 @@ struct ControlStorageTests {
         let first = Identifiers.ulid(at: 1_000)
         let second = Identifiers.ulid(at: 2_000)
         #expect(first.count == 26 && first < second)
+    }
+}
+
+@Suite("PostgreSQL: what nodes tell each other")
+struct ClusterSignalTests {
+    /// Collects what a node hears.
+    final class Ear: Sendable {
+        let heard = Mutex<[ClusterSignal]>([])
+        func count(_ match: (ClusterSignal) -> Bool) -> Int { heard.withLock { $0.filter(match).count } }
+
+        func wait(timeout: Duration = .seconds(10), until condition: @escaping (ClusterSignal) -> Bool) async -> Bool {
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                if count(condition) > 0 { return true }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            return false
+        }
+    }
+
+    @Test("outbox rows, topic events (small and large) and app changes committed through one node are heard by another")
+    func signals() async throws {
+        guard PostgresTestServer.url != nil else { return }
+        let store = try await TestStore(.postgres)
+        let other = try await PostgresStorage.open(url: store.url!)
+        let ear = Ear()
+        let listener = Task { await other.listen { signal in ear.heard.withLock { $0.append(signal) } } }
+        defer { listener.cancel() }
+        #expect(await ear.wait { if case .listening = $0 { true } else { false } })
+
+        let target = OutboxTarget(triggerID: "t1", kind: .kv, handler: "h.lua", retry: RetryPolicy(maxAttempts: 3, baseMilliseconds: 10, capMilliseconds: 100), timeoutMilliseconds: nil)
+        try await store.storage.kvSet(app: "demo", key: "k", value: store.json("1"), expiresAt: nil, now: Clock.now(), enqueue: OutboxEnqueue(targets: [target], depth: 1))
+        #expect(await ear.wait { if case .outbox = $0 { true } else { false } }, "an outbox insert wakes the other node's dispatcher")
+
+        let topic = TopicRecord(app: "demo", name: "news", externalSubscribable: true, authMode: .public, historyEvents: nil, historySeconds: nil, source: .api, createdAt: 0, updatedAt: 0)
+        try await store.storage.createTopic(topic)
+        #expect(await ear.wait { if case .changed(app: "demo") = $0 { true } else { false } }, "a topic change makes the other node reload the app")
+        let large = "\"" + String(repeating: "x", count: 20_000) + "\""
+        for message in ["{\"n\":1}", large] {
+            _ = try await store.storage.publish(
+                app: "demo", topic: "news", message: store.json(message), now: Clock.now(), defaults: TopicHistoryDefaults(events: 10, seconds: 60),
+                enqueue: .none, event: { _ in [] }, onCommit: { _ in }
+            )
+        }
+        #expect(await ear.wait { if case .published(let event) = $0 { event.seq == 2 } else { false } })
+        let events = ear.heard.withLock { $0.compactMap { if case .published(let event) = $0 { event } else { nil } } }
+        #expect(events.map(\.seq) == [1, 2])
+        #expect(events.map(\.message) == [store.json("{\"n\":1}"), store.json(large)], "a large event travels by id and arrives whole")
     }
 }

@@ -190,3 +190,4 @@ index CREATE UNIQUE INDEX topic_spill_pkey ON public.topic_spill USING btree (id
 index CREATE UNIQUE INDEX topics_pkey ON public.topics USING btree (app, name)
 index CREATE INDEX triggers_app ON public.triggers USING btree (app)
 index CREATE UNIQUE INDEX triggers_pkey ON public.triggers USING btree (id)
+trigger outbox.outbox_notify

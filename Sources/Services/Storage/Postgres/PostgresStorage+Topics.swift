@@ -109,45 +109,58 @@ extension PostgresStorage {
     ) async throws -> (seq: Int64?, eventID: String?) {
         let text = String(decoding: message, as: UTF8.self)
         let node = nodeID
-        // This node's publishes to one topic take turns from before the id is taken until this
-        // node's subscribers have the event: they see this node's events in id order. (The
-        // database's row lock serializes them anyway; events of other nodes arrive by NOTIFY.)
-        return try await publishTurns.withLock(TopicKey(app: app, topic: topic)) {
-        let (seq, eventID) = try await write { connection -> (Int64?, String?) in
-            // The topic row stays locked until commit: ids are consecutive and commit in order.
-            let row = try await connection.first("""
-                WITH next AS (
-                    UPDATE topics SET last_seq = last_seq + 1 WHERE app = \(app) AND name = \(topic)
-                    RETURNING last_seq, COALESCE(history_events, \(defaults.events)) AS keep),
-                kept AS (
-                    INSERT INTO topic_events (app, topic, seq, message, published_at)
-                    SELECT \(app), \(topic), last_seq, \(text), \(now) FROM next WHERE keep > 0 RETURNING seq),
-                trimmed AS (
-                    DELETE FROM topic_events e USING next
-                    WHERE e.app = \(app) AND e.topic = \(topic) AND next.keep > 0 AND e.seq <= next.last_seq - next.keep RETURNING 1)
-                SELECT last_seq FROM next
-                """, logger)
-            var seq: Int64?
-            if let row {
-                let id: Int64 = try row.get("last_seq")
-                seq = id
-                // Every node's subscribers: NOTIFY is delivered at commit, in commit order.
-                let header = [EventJSON.string(node), EventJSON.string(app), EventJSON.string(topic), EventJSON.integer(id), EventJSON.integer(now)]
-                var payload = "[" + header.map { String(decoding: $0, as: UTF8.self) }.joined(separator: ",") + "]"
-                if message.count + payload.utf8.count + 32 > Self.notifyLimit {
-                    let spill = try await connection.first("INSERT INTO topic_spill (message, published_at) VALUES (\(text), \(now)) RETURNING id", logger)
-                    payload += "\nspill:" + String(try spill?.get("id", as: Int64.self) ?? 0)
-                } else {
-                    payload += "\n" + text
+        @Sendable func publishNow() async throws -> (seq: Int64?, eventID: String?) {
+            let (seq, eventID) = try await write { connection -> (Int64?, String?) in
+                // The topic row stays locked until commit: ids are consecutive and commit in order.
+                let row = try await connection.first("""
+                    WITH next AS (
+                        UPDATE topics SET last_seq = last_seq + 1 WHERE app = \(app) AND name = \(topic)
+                        RETURNING last_seq, COALESCE(history_events, \(defaults.events)) AS keep),
+                    kept AS (
+                        INSERT INTO topic_events (app, topic, seq, message, published_at)
+                        SELECT \(app), \(topic), last_seq, \(text), \(now) FROM next WHERE keep > 0 RETURNING seq),
+                    trimmed AS (
+                        DELETE FROM topic_events e USING next
+                        WHERE e.app = \(app) AND e.topic = \(topic) AND next.keep > 0 AND e.seq <= next.last_seq - next.keep RETURNING 1)
+                    SELECT last_seq FROM next
+                    """, logger)
+                var seq: Int64?
+                if let row {
+                    let id: Int64 = try row.get("last_seq")
+                    seq = id
+                    // Every node's subscribers: NOTIFY is delivered at commit, in commit order.
+                    let header = [EventJSON.string(node), EventJSON.string(app), EventJSON.string(topic), EventJSON.integer(id), EventJSON.integer(now)]
+                    var payload = "[" + header.map { String(decoding: $0, as: UTF8.self) }.joined(separator: ",") + "]"
+                    if message.count + payload.utf8.count + 32 > Self.notifyLimit {
+                        let spill = try await connection.first("INSERT INTO topic_spill (message, published_at) VALUES (\(text), \(now)) RETURNING id", logger)
+                        payload += "\nspill:" + String(try spill?.get("id", as: Int64.self) ?? 0)
+                    } else {
+                        payload += "\n" + text
+                    }
+                    try await connection.run("SELECT pg_notify('picloud_topics', \(payload))", logger)
                 }
-                try await connection.run("SELECT pg_notify('picloud_topics', \(payload))", logger)
+                let eventID = try await Self.insertOutbox(connection, logger, app: app, enqueue: enqueue, event: event(seq), now: now)
+                return (seq, eventID)
             }
-            let eventID = try await Self.insertOutbox(connection, logger, app: app, enqueue: enqueue, event: event(seq), now: now)
+            // After the commit, and only then, this node's own subscribers.
+            if let seq { onCommit(TopicEvent(app: app, topic: topic, seq: seq, message: message, publishedAt: now)) }
             return (seq, eventID)
         }
-        // After the commit, and only then, this node's own subscribers.
-        if let seq { onCommit(TopicEvent(app: app, topic: topic, seq: seq, message: message, publishedAt: now)) }
-        return (seq, eventID)
+        // This node's publishes to a topic take turns from before the id is taken until this
+        // node's subscribers have the event: they see this node's events in id order. (The
+        // database's row lock serializes them anyway; events of other nodes arrive by NOTIFY.)
+        // A topic whose last publish here found it unregistered needs no turn: it gets no ids
+        // and nobody subscribes to it.
+        let key = TopicKey(app: app, topic: topic)
+        if unregisteredTopics.contains(key) {
+            let result = try await publishNow()
+            if result.seq != nil { unregisteredTopics.remove(key) }
+            return result
+        }
+        return try await publishTurns.withLock(key) {
+            let result = try await publishNow()
+            if result.seq == nil { unregisteredTopics.insert(key) }
+            return result
         }
     }
 

@@ -19,6 +19,8 @@ public final class PostgresStorage: StorageBackend {
     let nodeID = Identifiers.randomHex(8)
     /// One publish at a time per topic on this node (see ``publish(app:topic:message:now:defaults:enqueue:event:onCommit:)``).
     let publishTurns = KeyedLock<TopicKey>()
+    /// Topics whose last publish on this node found them not registered.
+    let unregisteredTopics = BoundedSet<TopicKey>(limit: 10_000)
     private let runner: Task<Void, Never>
 
     /// Connects (lazily: the pool opens connections as queries need them) and migrates.
@@ -294,6 +296,25 @@ extension PostgresStorage {
 struct TopicKey: Hashable, Sendable {
     var app: String
     var topic: String
+}
+
+/// A set that forgets everything when it grows past `limit` (a cache of hints, never of facts).
+final class BoundedSet<Element: Hashable & Sendable>: Sendable {
+    private let elements = Mutex<Set<Element>>([])
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    func contains(_ element: Element) -> Bool { elements.withLock { $0.contains(element) } }
+
+    func insert(_ element: Element) {
+        elements.withLock { elements in
+            if elements.count >= limit { elements.removeAll() }
+            elements.insert(element)
+        }
+    }
+
+    func remove(_ element: Element) { _ = elements.withLock { $0.remove(element) } }
 }
 
 /// An async lock per key: callers with the same key run one at a time, in arrival order;
