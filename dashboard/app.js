@@ -47,7 +47,10 @@ function navigate(hash) {
   else location.hash = hash;
 }
 
-/** Shows the session chrome (navigation, sign-out) when signed in. @param {string[]} parts */
+/**
+ * Shows the session chrome (navigation, sign-out) when signed in.
+ * @param {string[]} parts
+ */
 function updateChrome(parts) {
   const key = session.key;
   const signedIn = Boolean(key) && parts[0] !== 'login';

@@ -298,6 +298,34 @@ class DashboardTests(unittest.TestCase):
         self.assertIsNone(driver.execute_script("return sessionStorage.getItem('picloud.adminKey')"))
         self.expected_console.append("401")
 
+    def test_every_control_is_labelled_and_the_page_has_landmarks(self):
+        driver = self.driver
+        self.sign_in("#/apps")
+        unlabelled_script = """
+            const name = (el) => (el.getAttribute('aria-label') || (el.labels && [...el.labels].map((l) => l.textContent).join(' ')) ||
+              (el.getAttribute('aria-labelledby') || '').split(' ').map((id) => document.getElementById(id)?.textContent || '').join(' ') ||
+              (el.matches('button, a') ? el.textContent : '')).trim();
+            return [...document.querySelectorAll('input, select, textarea, button, a[href]')]
+              .filter((el) => el.getClientRects().length > 0 && !name(el))
+              .map((el) => el.outerHTML.slice(0, 120));
+        """
+        for hash in ["#/apps", "#/apps/jobs", "#/apps/jobs/endpoints", "#/apps/jobs/triggers", "#/apps/jobs/topics",
+                     "#/apps/jobs/deliveries", "#/apps/jobs/logs", "#/apps/jobs/data/kv", "#/apps/jobs/data/docs",
+                     "#/apps/jobs/data/files", "#/metrics"]:
+            go(driver, self.server, hash)
+            wait_for(driver, lambda d: find_all(d, "#view h1") and not find_all(d, ".skeleton-row, .skeleton-block, .stat-skeleton"),
+                     message=f"{hash} to load")
+            self.assertEqual([], driver.execute_script(unlabelled_script), f"unlabelled controls on {hash}")
+            self.assertEqual(1, len(find_all(driver, "main#main")), hash)
+            self.assertTrue(find_all(driver, "header.topbar nav[aria-label='Main']"), hash)
+            self.assertEqual(1, len(find_all(driver, "#view h1")), f"one h1 on {hash}")
+        # Moving between sections puts focus on the section's heading.
+        go(driver, self.server, "#/apps/jobs")
+        wait_for(driver, lambda d: find_all(d, "nav.tabs a[data-section='topics']"), message="the section links")
+        find(driver, "nav.tabs a[data-section='topics']").click()
+        wait_for(driver, lambda d: d.execute_script("return document.activeElement.id") == "section-title", message="focus on the heading")
+        self.assertEqual("Topics", driver.switch_to.active_element.text)
+
     def test_phone_layout_does_not_scroll_sideways(self):
         self.server.api("PUT", "/admin/apps/jobs/kv/a-rather-long-key/" + "x" * 80, {"text": "y" * 400})
         self.call("/jobs", name="phone")

@@ -64,7 +64,7 @@ function kvBrowser(root, context, app) {
     ],
   });
   table.loading();
-  const body = h('div', null, table.element);
+  const body = h('div', { class: 'panel flush' }, table.element);
   const pages = pager('Keys', async (cursor) => {
     try {
       const page = await api.get(appPath(app, 'kv') + query({ prefix, after: cursor, limit: PAGE }), { signal: context.signal });
@@ -123,7 +123,7 @@ function docsBrowser(root, context, app, collection, base) {
     ],
   });
   table.loading();
-  const body = h('div', null, table.element);
+  const body = h('div', { class: 'panel flush' }, table.element);
   const pages = pager('Documents', async (cursor) => {
     try {
       const page = await api.get(appPath(app, 'docs', collection) + query({ after: cursor, limit: PAGE }), { signal: context.signal });
@@ -161,7 +161,7 @@ function filesBrowser(root, context, app) {
     ],
   });
   table.loading();
-  const body = h('div', null, table.element);
+  const body = h('div', { class: 'panel flush' }, table.element);
   const pages = pager('Files', async (cursor) => {
     try {
       const { items } = await api.get(appPath(app, 'files') + query({ prefix, after: cursor, limit: PAGE }), { signal: context.signal });
@@ -174,7 +174,10 @@ function filesBrowser(root, context, app) {
     }
   });
 
-  /** The admin API needs the key in a header, so the file is fetched and saved from a blob. @param {string} path */
+  /**
+   * The admin API needs the key in a header, so the file is fetched and saved from a blob.
+   * @param {string} path
+   */
   async function download(path) {
     try {
       const encoded = path.split('/').map(encodeURIComponent).join('/');

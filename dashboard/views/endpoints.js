@@ -30,7 +30,7 @@ export function render(root, context, section) {
       { label: 'Access', render: (item) => h('span', { class: `badge ${item.auth === 'public' ? 'badge-neutral' : 'badge-key'}`, text: item.auth === 'public' ? 'public' : 'key (invoke)' }) },
     ],
   });
-  const body = h('div', null, table.element);
+  const body = h('div', { class: 'panel flush' }, table.element);
   root.replaceChildren(sectionHead('Endpoints'), h('p', { class: 'muted', text: 'What the serving deployment maps, in manifest order. Endpoints marked “key” need a key with the invoke scope.' }), body);
   table.loading();
 

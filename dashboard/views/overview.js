@@ -109,7 +109,8 @@ export function render(root, context, section) {
   }
 
   async function loadCounts() {
-    const settle = (/** @type {Promise<any>} */ promise) => promise.then((value) => ({ value }), (error) => ({ error }));
+    /** @type {(promise: Promise<any>) => Promise<{value?: any, error?: unknown}>} */
+    const settle = (promise) => promise.then((value) => ({ value }), (error) => ({ error }));
     const [info, letters, waiting] = await Promise.all([
       settle(api.get(appPath(app), { signal: context.signal })),
       settle(api.get(appPath(app, 'dead-letters') + query({ limit: 100 }), { signal: context.signal })),
@@ -129,7 +130,8 @@ export function render(root, context, section) {
     } else outbox.set('?', 'could not load', 'bad');
   }
 
-  let shownErrors = '';
+  /** @type {string | null} */
+  let shownErrors = null;
   async function loadErrors() {
     try {
       const { items } = await api.get(appPath(app, 'logs') + query({ level: 'error', limit: 20 }), { signal: context.signal });
@@ -145,7 +147,7 @@ export function render(root, context, section) {
         errorMessage(line.message)))));
     } catch (error) {
       if (!context.signal.aborted) {
-        shownErrors = '';
+        shownErrors = null;
         errors.replaceChildren(errorPanel(error, loadErrors));
       }
     }

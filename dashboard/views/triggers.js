@@ -47,7 +47,7 @@ export function render(root, context, section) {
       { label: 'Dead letters', render: (item) => h('a', { href: `${base}?trigger=${encodeURIComponent(item.id)}`, text: 'Show', 'aria-label': `Dead letters of ${item.id}` }) },
     ],
   });
-  const body = h('div', null, table.element);
+  const body = h('div', { class: 'panel flush' }, table.element);
   root.replaceChildren(sectionHead('Triggers'),
     h('p', { class: 'muted', text: 'Handlers that run when data changes, on topics, on schedules and on dead letters. A failed run is retried with backoff; after the last attempt the event becomes a dead letter.' }),
     body);
