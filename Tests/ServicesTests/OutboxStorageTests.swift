@@ -127,6 +127,29 @@ struct OutboxStorageTests {
         #expect(try await storage.replayDeadLetter(app: "demo", id: letter.id, target: target, now: 7000) == false)
     }
 
+    @Test("dead letters page newest first without skipping letters that failed in the same millisecond", arguments: Backend.all)
+    func deadLetterPages(_ backend: Backend) async throws {
+        let store = try await TestStore(backend)
+        let storage = store.storage
+        let target = OutboxTarget(triggerID: "trg_1", kind: .kv, handler: "h.lua", retry: RetryPolicy(maxAttempts: 1, baseMilliseconds: 10, capMilliseconds: 10), timeoutMilliseconds: nil)
+        for index in 0..<5 {
+            _ = try await storage.enqueue(app: "demo", enqueue: OutboxEnqueue(targets: [target], depth: 1), event: Array(#"{"n":\#(index)}"#.utf8), now: 1000)
+        }
+        var letters: [String] = []
+        for delivery in try await storage.claimDeliveries(owner: "a", now: 1000, leaseMilliseconds: 500, limit: 10) {
+            // All fail in the same millisecond.
+            letters.append(try #require(try await storage.deadLetter(delivery, owner: "a", error: "boom", now: 2000, deadLetterTargets: .none)).id)
+        }
+        var paged: [String] = []
+        var before: String?
+        repeat {
+            let page = try await storage.deadLetters(app: "demo", triggerID: nil, handler: nil, before: before, limit: 2)
+            paged += page.map(\.id)
+            before = page.count == 2 ? page.last?.id : nil
+        } while before != nil
+        #expect(paged == letters.sorted(by: >))
+    }
+
     @Test("cron fires a scheduled time once: a second node with the same view loses", arguments: Backend.all)
     func cronOnce(_ backend: Backend) async throws {
         let store = try await TestStore(backend)

@@ -5,7 +5,7 @@
  * @module views/deliveries
  */
 import { api, appPath, query } from '../api.js';
-import { confirmDialog, errorPanel, h, jsonPreview, liveTable, notify, notifyError, pager, sectionHead, timeElement, toDate } from '../ui.js';
+import { confirmDialog, errorPanel, h, jsonPreview, liveTable, notify, notifyError, pager, sectionHead, timeElement } from '../ui.js';
 
 const PAGE = 50;
 const REFRESH_MS = 3000;
@@ -84,14 +84,12 @@ export function render(root, context, section) {
   let shownLetters = [];
   const deadPager = pager('Dead letters', async (cursor) => {
     try {
-      const { items } = await api.get(appPath(app, 'dead-letters') + query({ trigger: filter.trigger, handler: filter.handler, before: cursor, limit: PAGE }), { signal: context.signal });
+      const { items, next } = await api.get(appPath(app, 'dead-letters') + query({ trigger: filter.trigger, handler: filter.handler, before: cursor, limit: PAGE }), { signal: context.signal });
       shownLetters = items;
       deadBody.replaceChildren(deadTable.element);
       deadTable.update(items);
       deadStatus.textContent = items.length === 0 ? '\u00a0' : `${items.length}${items.length === PAGE ? '+' : ''} dead letter${items.length === 1 ? '' : 's'}${describeFilter() ? ` ${describeFilter()}` : ''}`;
-      const last = items[items.length - 1];
-      const at = last ? toDate(last.failed_at) : null;
-      return items.length === PAGE && at ? String(at.getTime()) : null;
+      return next ?? null;
     } catch (error) {
       if (!context.signal.aborted) deadBody.replaceChildren(errorPanel(error, () => deadPager.reload()));
       return null;

@@ -81,7 +81,7 @@ enum OpenAPIDocument {
               ], "required": ["kind", "handler"]], success: 201),
         Route(method: "delete", path: "/admin/apps/{app}/triggers/{id}", summary: "Remove a trigger added through the API", scope: "app:deploy", success: 204),
         Route(method: "get", path: "/admin/apps/{app}/dead-letters", summary: "Dead letters, newest first", scope: "app:read", successSchema: list,
-              query: [("trigger", "string", "a trigger id"), ("handler", "string", "a handler path"), ("before", "integer", "ms since the epoch"), ("limit", "integer", "1 to 1000")]),
+              query: [("trigger", "string", "a trigger id"), ("handler", "string", "a handler path"), ("before", "string", "the next cursor of the previous page (a dead letter id)"), ("limit", "integer", "1 to 1000")]),
         Route(method: "delete", path: "/admin/apps/{app}/dead-letters", summary: "Purge dead letters (all, or of a trigger or handler)", scope: "app:deploy",
               query: [("trigger", "string", "a trigger id"), ("handler", "string", "a handler path")]),
         Route(method: "get", path: "/admin/apps/{app}/dead-letters/{id}", summary: "One dead letter", scope: "app:read"),

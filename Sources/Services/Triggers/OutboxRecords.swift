@@ -71,7 +71,9 @@ public protocol OutboxStore: Sendable {
 }
 
 public protocol DeadLetterStore: Sendable {
-    func deadLetters(app: String, triggerID: String?, handler: String?, before: Milliseconds?, limit: Int) async throws -> [DeadLetterRecord]
+    /// Dead letters newest first, after the one with id `before` (ids are ULIDs of the failure
+    /// time, so they sort like it, and ties are impossible).
+    func deadLetters(app: String, triggerID: String?, handler: String?, before: String?, limit: Int) async throws -> [DeadLetterRecord]
     func deadLetter(app: String, id: String) async throws -> DeadLetterRecord?
     /// Moves a dead letter back into the outbox (attempts reset) toward `target`, in one transaction.
     func replayDeadLetter(app: String, id: String, target: OutboxTarget, now: Milliseconds) async throws -> Bool

@@ -36,12 +36,12 @@ extension AdminController {
         admin.get("apps/:app/dead-letters") { request, context in
             let (name, _) = try await app(context, .read)
             let limit = try request.queryInteger("limit", default: 100, range: 1...1000)
-            let before = try request.query("before").map { text -> Milliseconds in
-                guard let value = Milliseconds(text) else { throw ServiceError(.invalidInput, "before must be a time in ms since the epoch") }
-                return value
-            }
-            let letters = try await services.storage.deadLetters(app: name, triggerID: request.query("trigger"), handler: request.query("handler"), before: before, limit: limit)
-            return Response.json(["items": .array(letters.map(deadLetterJSON))])
+            let before = request.query("before")
+            if let before, !before.hasPrefix("dl_") { throw ServiceError(.invalidInput, "before must be a dead letter id (the next cursor of the previous page)") }
+            let letters = try await services.storage.deadLetters(app: name, triggerID: request.query("trigger"), handler: request.query("handler"), before: before, limit: limit + 1)
+            let page = letters.prefix(limit)
+            let next: LuaValue = letters.count > limit ? page.last.map { .string($0.id) } ?? .nil : .nil
+            return Response.json(["items": .array(page.map(deadLetterJSON)), "next": next])
         }
         admin.get("apps/:app/dead-letters/:id") { _, context in
             let (name, _) = try await app(context, .read)

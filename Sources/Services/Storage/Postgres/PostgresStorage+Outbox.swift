@@ -140,12 +140,12 @@ extension PostgresStorage {
 
     // MARK: Dead letters
 
-    public func deadLetters(app: String, triggerID: String?, handler: String?, before: Milliseconds?, limit: Int) async throws -> [DeadLetterRecord] {
+    public func deadLetters(app: String, triggerID: String?, handler: String?, before: String?, limit: Int) async throws -> [DeadLetterRecord] {
         try await read { connection in
             try await connection.all("""
                 SELECT * FROM dead_letters WHERE app = \(app) AND (\(triggerID)::text IS NULL OR trigger_id = \(triggerID))
-                    AND (\(handler)::text IS NULL OR handler = \(handler)) AND failed_at < \(before ?? Int64.max)
-                ORDER BY failed_at DESC, id COLLATE "C" DESC LIMIT \(limit)
+                    AND (\(handler)::text IS NULL OR handler = \(handler)) AND (\(before)::text IS NULL OR id COLLATE "C" < \(before))
+                ORDER BY id COLLATE "C" DESC LIMIT \(limit)
                 """, logger).map(Self.deadLetter)
         }
     }

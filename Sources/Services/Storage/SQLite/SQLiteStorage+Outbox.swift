@@ -143,15 +143,15 @@ extension SQLiteStorage {
 
     // MARK: Dead letters
 
-    public func deadLetters(app: String, triggerID: String?, handler: String?, before: Milliseconds?, limit: Int) async throws -> [DeadLetterRecord] {
+    public func deadLetters(app: String, triggerID: String?, handler: String?, before: String?, limit: Int) async throws -> [DeadLetterRecord] {
         try await read { db in
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT * FROM dead_letters WHERE app = ? AND (? IS NULL OR trigger_id = ?) AND (? IS NULL OR handler = ?) AND failed_at < ?
-                    ORDER BY failed_at DESC, id DESC LIMIT ?
+                    SELECT * FROM dead_letters WHERE app = ? AND (? IS NULL OR trigger_id = ?) AND (? IS NULL OR handler = ?) AND (? IS NULL OR id < ?)
+                    ORDER BY id DESC LIMIT ?
                     """,
-                arguments: [app, triggerID, triggerID, handler, handler, before ?? Int64.max, limit]
+                arguments: [app, triggerID, triggerID, handler, handler, before, before, limit]
             ).map(Self.deadLetter)
         }
     }
