@@ -180,7 +180,7 @@ export interface TopicState<T = unknown> {
   last: TopicEvent<T> | null
   /** The last gap announced, if any. */
   gap: GapEvent | null
-  /** `closed` before the first subscriber, after the last one, and when the subscription stopped for good. */
+  /** `connecting` until a connection opens; `closed` after the last subscriber left or when the subscription stopped for good; `error` after a failure (it keeps retrying). */
   status: 'connecting' | 'open' | 'closed' | 'error'
   error: PiCloudError | null
 }

@@ -127,19 +127,26 @@ function buildPath(parsed, params) {
   return '/' + parts.join('/')
 }
 
-/** @param {unknown} query */
+/**
+ * `?a=1&b=x%20y`. Spaces become %20, not '+': PiCloud decodes endpoint queries by percent-decoding
+ * only, so a '+' would reach the handler as a '+'.
+ * @param {unknown} query
+ */
 function buildQuery(query) {
   if (query == null) return ''
-  const search = query instanceof URLSearchParams ? new URLSearchParams(query) : new URLSearchParams()
-  if (!(query instanceof URLSearchParams)) {
+  /** @type {[string, string][]} */
+  const pairs = []
+  if (query instanceof URLSearchParams) {
+    for (const [name, value] of query) pairs.push([name, value])
+  } else {
     for (const [name, value] of Object.entries(/** @type {Record<string, unknown>} */ (query))) {
       if (value === undefined || value === null) continue
-      if (Array.isArray(value)) for (const item of value) search.append(name, String(item))
-      else search.append(name, String(value))
+      if (Array.isArray(value)) for (const item of value) pairs.push([name, String(item)])
+      else pairs.push([name, String(value)])
     }
   }
-  const text = search.toString()
-  return text ? `?${text}` : ''
+  if (pairs.length === 0) return ''
+  return '?' + pairs.map(([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`).join('&')
 }
 
 /**
@@ -883,7 +890,8 @@ export function createClient(options) {
  * A store (Svelte's contract: `subscribe(run) → unsubscribe`, `run` is called at once) whose
  * value is `{ events, last, gap, status, error }`. It connects when the first subscriber comes,
  * disconnects after the last one leaves, and resumes from the last event it saw when it is
- * subscribed to again.
+ * subscribed to again. `status` is 'connecting' until a connection opens, 'closed' after the last
+ * subscriber left or when the subscription stopped for good, 'error' after a failure while it retries.
  *
  * @param {ReturnType<typeof createClient>} client
  * @param {string} topic
@@ -893,7 +901,9 @@ export function topicStore(client, topic, options = {}) {
   const keep = Math.max(0, options.keep ?? 100)
   /** @typedef {{ events: TopicEvent[], last: TopicEvent | null, gap: GapEvent | null, status: 'connecting' | 'open' | 'closed' | 'error', error: PiCloudError | null }} State */
   /** @type {State} */
-  let value = Object.freeze({ events: [], last: null, gap: null, status: 'closed', error: null })
+  // 'connecting' from the start: the store exists to be subscribed, and a first render (React
+  // reads the value before it subscribes) should not show 'closed'.
+  let value = Object.freeze({ events: [], last: null, gap: null, status: 'connecting', error: null })
   /** @type {Set<(value: State) => void>} */
   const runs = new Set()
   /** @type {Subscription | null} */

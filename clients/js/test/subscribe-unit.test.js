@@ -1,7 +1,7 @@
 // subscribe() against a scripted fetch: canned streams and answers, to pin down each rule
 // (gaps, expiry, 401/404, closed, heartbeat timeout, close(), backoff) without a server.
 import assert from 'node:assert/strict'
-import { test } from 'node:test'
+import { after, test } from 'node:test'
 import { createClient, PiCloudError } from '../src/index.js'
 import { delay, waitFor } from './helpers/server.js'
 
@@ -62,6 +62,12 @@ function scriptedFetch(script) {
   return { fetch, calls, streams }
 }
 
+// Subscriptions left open by a failing test would keep the process alive: closed at the end.
+const subscriptions = []
+after(() => {
+  for (const subscription of subscriptions) subscription.close()
+})
+
 const event = (id, message, topic = 'news') => `id: ${id}\ndata: ${JSON.stringify({ id: String(id), topic, message, published_at: 1000 + Number(id) })}\n\n`
 
 /** Subscribes with callbacks that record into `log`. */
@@ -78,6 +84,7 @@ function record(client, topic, options = {}) {
     onClose: (info) => log.closes.push(info),
     onDisconnect: (info) => log.disconnects.push(info),
   })
+  subscriptions.push(subscription)
   return { log, subscription }
 }
 
