@@ -804,11 +804,13 @@ export function createClient(options) {
         if (detail) info.detail = detail
         reportDisconnect(info)
         await sleep(delayMs)
-        if (!closed) open()
+        if (!closed) await open()
       }
+      /** @param {unknown} error */
+      const fail = (error) => stop('internal_error', error instanceof PiCloudError ? error : new PiCloudError('internal_error', String(error), { cause: error }))
       const open = async () => {
         if (!(await ensureToken())) {
-          reconnect(backoff(), 'token_error')
+          reconnect(backoff(), 'token_error').catch(fail)
           return
         }
         if (closed) return
@@ -831,9 +833,9 @@ export function createClient(options) {
               return
             }
             subscriberToken = null
-            reconnect(0, 'expired', control.reason)
+            reconnect(0, 'expired', control.reason).catch(fail)
           } else if (control?.control === 'closed') {
-            reconnect(backoff(), 'closed', control.reason)
+            reconnect(backoff(), 'closed', control.reason).catch(fail)
           }
         }
         source.onopen = () => {
@@ -849,7 +851,7 @@ export function createClient(options) {
             // Refused (401, 404, ...): EventSource does not say which. Renew the token if we can.
             reportError(new PiCloudError('connection_failed', `the event stream of '${topic}' was refused or failed (EventSource does not tell the status)`))
             if (typeof getToken === 'function') subscriberToken = null
-            reconnect(backoff(), 'error')
+            reconnect(backoff(), 'error').catch(fail)
           } else if (opened) {
             // The browser reconnects by itself and sends Last-Event-ID.
             opened = false

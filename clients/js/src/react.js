@@ -51,7 +51,9 @@ export function createHooks(React) {
   /**
    * The live state of a topic: `{ events, last, gap, status, error }`. Connects while the
    * component is mounted; a new client, topic, `keep` or transport makes a new connection.
-   * Callbacks in `options` (getToken, onEvent, ...) may change between renders freely.
+   * Callbacks in `options` (getToken, onEvent, ...) may change between renders freely; so may
+   * `token` (the newest is used whenever the connection needs one), and a `token` that was
+   * null and arrives later connects with it.
    *
    * @param {ReturnType<typeof import('./index.js').createClient>} client
    * @param {string} topic
@@ -62,7 +64,11 @@ export function createHooks(React) {
     latest.current = options
     /** @type {{ current: { store: ReturnType<typeof topicStore>, key: unknown[] } | null }} */
     const holder = React.useRef(null)
-    const key = [client, topic, options.keep, options.transport, options.token, options.heartbeatTimeoutMs, options.minDelayMs, options.maxDelayMs]
+    const renews = typeof options.getToken === 'function' || typeof options.onTokenExpired === 'function'
+    // A token that arrives later (it was loading) makes a new connection; a token that changes
+    // does not: it is used the next time the connection needs one (after a 401 or an expiry).
+    const hasToken = options.token != null || renews
+    const key = [client, topic, options.keep, options.transport, hasToken, options.heartbeatTimeoutMs, options.minDelayMs, options.maxDelayMs]
     if (!holder.current || holder.current.key.some((item, i) => !Object.is(item, key[i]))) {
       /** @type {any} */
       const forwarded = { ...options }
@@ -72,6 +78,7 @@ export function createHooks(React) {
           forwarded[name] = (/** @type {unknown[]} */ ...args) => /** @type {any} */ (latest.current)[name]?.(...args)
         }
       }
+      if (options.token != null && !renews) forwarded.getToken = () => latest.current.token
       holder.current = { store: topicStore(client, topic, forwarded), key }
     }
     const store = holder.current.store

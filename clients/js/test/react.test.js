@@ -177,6 +177,47 @@ test('useTopic: connects on mount, re-renders on events, reconnects for a new to
   assert.equal(server.streams[1].signal.aborted, true)
 })
 
+test('useTopic: a token that arrives later connects with it; a rotated token is used at the next expiry without reconnecting', async () => {
+  const requests = []
+  const streams = []
+  const fetch = async (url, init) => {
+    const authorization = new Headers(init.headers).get('authorization')
+    requests.push(authorization)
+    if (!authorization) return new Response('{"error":{"code":"unauthorized","message":"no"}}', { status: 401 })
+    let controller
+    const body = new ReadableStream({ start: (c) => (controller = c) })
+    init.signal?.addEventListener('abort', () => {
+      try {
+        controller.error(new DOMException('aborted', 'AbortError'))
+      } catch {}
+    })
+    streams.push({ send: (text) => controller.enqueue(new TextEncoder().encode(text)), signal: init.signal })
+    return new Response(body, { headers: { 'content-type': 'text/event-stream' } })
+  }
+  const client = createClient({ url: 'http://x.test', app: 'demo', fetch })
+  let hooks
+  const view = mount(({ token }) => hooks.useTopic(client, 'room', { token, minDelayMs: 5 }), { token: undefined })
+  hooks = createHooks(view.React)
+  view.start()
+  await waitFor(() => view.result().status === 'closed', { message: 'a 401 without a token to stop' })
+  assert.equal(view.result().error.status, 401)
+
+  view.setProps({ token: 'pct_1' })
+  await waitFor(() => view.result().status === 'open')
+  assert.deepEqual(requests, [null, 'Bearer pct_1'])
+
+  view.setProps({ token: 'pct_2' })
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  assert.equal(requests.length, 2, 'a new token alone does not reconnect')
+  streams[0].send('id: 1\ndata: {"id":"1","topic":"room","message":"a","published_at":1}\n\nevent: expired\ndata: {"reason":"token_expired"}\n\n')
+  await waitFor(() => requests.length === 3)
+  assert.equal(requests[2], 'Bearer pct_2')
+  await waitFor(() => view.result().status === 'open')
+  assert.equal(view.result().last.id, '1')
+  view.unmount()
+  assert.ok(streams[1].signal.aborted)
+})
+
 /** A fetch whose answers the test settles: `pending[i].resolve(json)` / `.fail(status, json)`. */
 function deferredFetch() {
   const pending = []
