@@ -13,6 +13,12 @@ if [ "$purpose" = test ]; then
   command -v lua5.4 >/dev/null || need+=(lua5.4)
   # A PostgreSQL server for the PostgreSQL backend's tests (scripts/with-postgres.sh starts a private one).
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+  # The JavaScript client's tests and type check, and the browser tests (headless Chromium).
+  command -v node >/dev/null || need+=(nodejs)
+  command -v tsc >/dev/null || need+=(node-typescript)
+  command -v chromium >/dev/null || need+=(chromium)
+  command -v chromedriver >/dev/null || need+=(chromium-driver)
+  /usr/bin/python3 -c "import selenium" 2>/dev/null || need+=(python3-selenium)
 fi
 
 if [ ${#need[@]} -gt 0 ]; then

@@ -1,10 +1,54 @@
 #!/usr/bin/env bash
-# Runs the test suites in two passes: everything but the cluster tests, then the cluster tests
-# (three picloud processes each) on their own, so their load does not skew the timing-sensitive
-# tests of the first pass. Both passes run; the exit status fails if either failed.
+# Runs every test suite, each pass on its own so that heavy ones do not skew timing-sensitive
+# ones, and all of them even when one fails:
+#   1. the Swift suites except the cluster tests (swift test)
+#   2. the cluster tests: three picloud processes on one PostgreSQL database (swift test)
+#   3. the JavaScript client: type check and node --test against a real server
+#   4. the browser tests: the dashboard and the chat example in headless Chromium
+# It ends with one line per pass and a total "N passed, N failed" (tests that ran); the exit
+# status fails if any pass failed.
 set -uo pipefail
-swift test --skip-build --skip ClusterTests
-first=$?
-swift test --skip-build --filter ClusterTests
-second=$?
-[ $first -eq 0 ] && [ $second -eq 0 ]
+cd "$(dirname "$0")/.."
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+status=0
+run() { # name command...
+  local name=$1
+  shift
+  "$@" 2>&1 | tee "$logs/$name.log"
+  local code=${PIPESTATUS[0]}
+  echo "$code" > "$logs/$name.code"
+  [ "$code" -eq 0 ] || status=1
+}
+run swift swift test --skip-build --skip ClusterTests
+run cluster swift test --skip-build --filter ClusterTests
+run js clients/js/test/run.sh
+run browser python3 Tests/BrowserTests/run.py
+
+python3 - "$logs" <<'PY'
+import pathlib, re, sys
+logs = pathlib.Path(sys.argv[1])
+total_passed = total_failed = 0
+for name in ("swift", "cluster", "js", "browser"):
+    text = re.sub(r"\x1b\[[0-9;]*m", "", (logs / f"{name}.log").read_text(errors="replace"))
+    code = int((logs / f"{name}.code").read_text())
+    passed = failed = 0
+    if name in ("swift", "cluster"):
+        # Swift Testing: one line per test that passed or failed (parameterized tests count once).
+        passed = len(re.findall(r"^\S+ Test \".*\" passed after", text, re.M))
+        failed = len(re.findall(r"^\S+ Test \".*\" failed after", text, re.M))
+    elif name == "js":
+        passed = sum(int(n) for n in re.findall(r"^# pass (\d+)", text, re.M))
+        failed = sum(int(n) for n in re.findall(r"^# fail (\d+)", text, re.M))
+    else:
+        match = re.findall(r"^(\d+) passed, (\d+) failed$", text, re.M)
+        if match:
+            passed, failed = map(int, match[-1])
+    if code != 0 and failed == 0:
+        failed = 1  # the pass failed without a failing test (a crash, a build or setup error)
+    total_passed += passed
+    total_failed += failed
+    print(f"{name}: {passed} passed, {failed} failed")
+print(f"{total_passed} passed, {total_failed} failed")
+PY
+exit $status

@@ -4,12 +4,4026 @@
 /// The dashboard (dashboard/) and the browser client (clients/js/src/), by path in the repository.
 enum EmbeddedAssets {
     static let files: [(path: String, contents: String)] = [
-        ("dashboard/index.html", #"""
+        ("clients/js/src/index.js", #"""
+// @ts-check
+/**
+ * @picloud/client: call a PiCloud app's endpoints and follow its topics (Server-Sent Events),
+ * in browsers and in Node 18+.
+ *
+ * One self-contained ES module without imports: PiCloud serves this exact file at
+ * `/client/picloud.js`. The types are in `../index.d.ts`; README.md explains the behaviour.
+ */
+
+export const VERSION = '0.1.0'
+
+/**
+ * The one error type of the client. `code` is the server's error code (`not_found`,
+ * `invalid_input`, an app's own code ...), `http_<status>` when the answer had none, or one of the
+ * client's: `network_error`, `aborted`, `invalid_response`, `invalid_request`, `token_error`,
+ * `token_expired`, `connection_failed`, `unsupported`.
+ */
+export class PiCloudError extends Error {
+  /**
+   * @param {string} code
+   * @param {string} message
+   * @param {{ status?: number, details?: unknown, requestId?: string | null, cause?: unknown }} [options]
+   */
+  constructor(code, message, options = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'PiCloudError'
+    /** @type {string} */
+    this.code = code
+    /** HTTP status, 0 when there was no answer. @type {number} */
+    this.status = options.status ?? 0
+    /** The server's whole `error` object (it may carry more fields, such as `fields`). @type {unknown} */
+    this.details = options.details
+    /** @type {string | null} */
+    this.requestId = options.requestId ?? null
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/** @param {unknown} error @param {AbortSignal | null | undefined} signal */
+function networkError(error, signal) {
+  if (error instanceof PiCloudError) return error
+  const name = /** @type {{ name?: unknown }} */ (error)?.name
+  if (signal?.aborted || name === 'AbortError') {
+    return new PiCloudError('aborted', 'the request was aborted', { cause: error })
+  }
+  const message = error instanceof Error ? error.message : String(error)
+  return new PiCloudError('network_error', `network error: ${message}`, { cause: error })
+}
+
+/** @param {string | null} contentType */
+function isJSON(contentType) {
+  return contentType != null && /^application\/(?:[\w.+-]+\+)?json\b/i.test(contentType.trim())
+}
+
+/**
+ * The error for a non-2xx answer: the server's `{"error":{"code","message"}}` when it sent one,
+ * else `http_<status>` and the text.
+ * @param {Response} response
+ * @param {string} text
+ */
+function errorFromResponse(response, text) {
+  let code = `http_${response.status}`
+  let message = text.trim().slice(0, 500) || response.statusText || `HTTP ${response.status}`
+  /** @type {unknown} */
+  let details
+  let requestId = response.headers.get('x-request-id')
+  try {
+    const parsed = JSON.parse(text)
+    const error = parsed && typeof parsed === 'object' ? parsed.error : undefined
+    if (error && typeof error === 'object') {
+      details = error
+      if (typeof error.code === 'string' && error.code) code = error.code
+      if (typeof error.message === 'string') message = error.message
+      if (!requestId && typeof error.request_id === 'string') requestId = error.request_id
+    }
+  } catch {
+    // not JSON: keep the text
+  }
+  return new PiCloudError(code, message, { status: response.status, details, requestId })
+}
+
+/**
+ * Whether a body goes to fetch as it is (not JSON-encoded).
+ * @param {unknown} body
+ */
+function isRawBody(body) {
+  return (
+    typeof body === 'string' ||
+    body instanceof ArrayBuffer ||
+    ArrayBuffer.isView(body) ||
+    (typeof Blob !== 'undefined' && body instanceof Blob) ||
+    (typeof FormData !== 'undefined' && body instanceof FormData) ||
+    (typeof URLSearchParams !== 'undefined' && body instanceof URLSearchParams)
+  )
+}
+
+/**
+ * `'POST /messages/:id'` → method and path segments.
+ * @param {string} route
+ */
+function parseRoute(route) {
+  const match = typeof route === 'string' ? /^\s*(?:([A-Za-z]+)\s+)?(\/\S*)\s*$/.exec(route) : null
+  if (!match) throw new TypeError(`invalid route ${JSON.stringify(route)}: use 'METHOD /path', e.g. 'POST /messages/:id'`)
+  return { route: route.trim(), method: (match[1] || 'GET').toUpperCase(), segments: match[2].split('/').slice(1) }
+}
+
+/**
+ * Fills `:name` and `*name` segments from params, URI-encoded (`*name` keeps its slashes).
+ * @param {{ route: string, segments: string[] }} parsed
+ * @param {Record<string, unknown> | undefined} params
+ */
+function buildPath(parsed, params) {
+  const parts = parsed.segments.map((segment) => {
+    const kind = segment[0]
+    if (kind !== ':' && kind !== '*') return segment
+    const name = segment.slice(1)
+    const value = params?.[name]
+    if (value === undefined || value === null || (kind === ':' && value === '')) {
+      throw new PiCloudError('invalid_request', `missing route parameter '${name}' for '${parsed.route}'`)
+    }
+    if (kind === ':') return encodeURIComponent(String(value))
+    const pieces = Array.isArray(value) ? value.map(String) : String(value).split('/')
+    return pieces.map((piece) => encodeURIComponent(piece)).join('/')
+  })
+  return '/' + parts.join('/')
+}
+
+/**
+ * `?a=1&b=x%20y`. Spaces become %20, not '+': PiCloud decodes endpoint queries by percent-decoding
+ * only, so a '+' would reach the handler as a '+'.
+ * @param {unknown} query
+ */
+function buildQuery(query) {
+  if (query == null) return ''
+  /** @type {[string, string][]} */
+  const pairs = []
+  if (query instanceof URLSearchParams) {
+    for (const [name, value] of query) pairs.push([name, value])
+  } else {
+    for (const [name, value] of Object.entries(/** @type {Record<string, unknown>} */ (query))) {
+      if (value === undefined || value === null) continue
+      if (Array.isArray(value)) for (const item of value) pairs.push([name, String(item)])
+      else pairs.push([name, String(value)])
+    }
+  }
+  if (pairs.length === 0) return ''
+  return '?' + pairs.map(([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`).join('&')
+}
+
+/**
+ * Numeric event ids compared without losing precision: -1, 0 or 1; null when either is not a number.
+ * @param {string} a @param {string} b
+ */
+function compareIds(a, b) {
+  if (!/^\d+$/.test(a) || !/^\d+$/.test(b)) return null
+  const x = a.replace(/^0+(?=\d)/, '')
+  const y = b.replace(/^0+(?=\d)/, '')
+  if (x.length !== y.length) return x.length < y.length ? -1 : 1
+  return x < y ? -1 : x > y ? 1 : 0
+}
+
+/**
+ * Calls a user callback. An exception it throws does not break the subscription: it is reported
+ * like an uncaught error (`reportError` in browsers; an uncaught exception in Node, as from an
+ * EventTarget listener).
+ * @param {Function | undefined} fn @param {unknown[]} args
+ */
+function invoke(fn, ...args) {
+  if (typeof fn !== 'function') return
+  try {
+    fn(...args)
+  } catch (error) {
+    const report = /** @type {{ reportError?: (error: unknown) => void }} */ (globalThis).reportError
+    if (typeof report === 'function') {
+      report(error)
+    } else {
+      setTimeout(() => {
+        throw error
+      }, 0)
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server-Sent Events parsing (https://html.spec.whatwg.org/multipage/server-sent-events.html)
+
+/**
+ * An incremental SSE parser. Feed it text in chunks split anywhere (`push`); lines may end in
+ * CRLF, LF or CR. It calls `onEvent({ type, data, id })` for each event with data (type
+ * `'message'` when the stream names none; `id` is the last event id in force, or null),
+ * `onComment(text)` for comment lines (`: heartbeat`), and `onRetry(ms)` for `retry:`.
+ * `lastEventId` follows `id:` fields even on events without data, as browsers do.
+ *
+ * @param {{
+ *   onEvent?: (event: { type: string, data: string, id: string | null }) => void,
+ *   onComment?: (text: string) => void,
+ *   onRetry?: (ms: number) => void,
+ *   lastEventId?: string | null,
+ * }} handlers
+ */
+export function createSSEParser(handlers = {}) {
+  let buffer = ''
+  let started = false
+  let skipLF = false // the previous chunk ended with CR: a leading LF belongs to it
+  let data = ''
+  let hasData = false
+  let type = ''
+  let lastEventId = handlers.lastEventId ?? null
+  let pendingId = lastEventId
+
+  /** @param {string} line */
+  function processLine(line) {
+    if (line === '') {
+      lastEventId = pendingId
+      if (hasData) {
+        const event = { type: type || 'message', data, id: lastEventId }
+        data = ''
+        hasData = false
+        type = ''
+        handlers.onEvent?.(event)
+      } else {
+        type = ''
+      }
+      return
+    }
+    if (line[0] === ':') {
+      handlers.onComment?.(line.slice(1).replace(/^ /, ''))
+      return
+    }
+    const colon = line.indexOf(':')
+    const field = colon === -1 ? line : line.slice(0, colon)
+    let value = colon === -1 ? '' : line.slice(colon + 1)
+    if (value[0] === ' ') value = value.slice(1)
+    switch (field) {
+      case 'data':
+        data = hasData ? `${data}\n${value}` : value
+        hasData = true
+        break
+      case 'event':
+        type = value
+        break
+      case 'id':
+        if (!value.includes('\0')) pendingId = value
+        break
+      case 'retry':
+        if (/^\d+$/.test(value)) handlers.onRetry?.(Number(value))
+        break
+      default:
+        break // unknown fields are ignored
+    }
+  }
+
+  return {
+    /** @param {string} text */
+    push(text) {
+      if (!started && text.length > 0) {
+        started = true
+        if (text[0] === '\uFEFF') text = text.slice(1)
+      }
+      if (skipLF && text[0] === '\n') text = text.slice(1)
+      skipLF = false
+      buffer += text
+      let start = 0
+      for (;;) {
+        let end = -1
+        for (let i = start; i < buffer.length; i++) {
+          const c = buffer.charCodeAt(i)
+          if (c === 10 || c === 13) {
+            end = i
+            break
+          }
+        }
+        if (end === -1) break
+        const line = buffer.slice(start, end)
+        if (buffer.charCodeAt(end) === 13) {
+          if (end + 1 < buffer.length) {
+            start = buffer.charCodeAt(end + 1) === 10 ? end + 2 : end + 1
+          } else {
+            start = end + 1
+            skipLF = true
+          }
+        } else {
+          start = end + 1
+        }
+        processLine(line)
+      }
+      buffer = buffer.slice(start)
+    },
+    /** The stream ended: an unfinished event is dropped (as the standard says). */
+    end() {
+      buffer = ''
+      data = ''
+      hasData = false
+      type = ''
+    },
+    get lastEventId() {
+      return lastEventId
+    },
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client
+
+/**
+ * @typedef {{
+ *   params?: Record<string, unknown>,
+ *   query?: Record<string, unknown> | URLSearchParams,
+ *   body?: unknown,
+ *   headers?: HeadersInit,
+ *   signal?: AbortSignal,
+ * }} EndpointInput
+ * @typedef {((data: unknown) => unknown) | { parse(data: unknown): unknown }} Validator
+ * @typedef {{ id: string, topic: string, message: unknown, publishedAt: number }} TopicEvent
+ * @typedef {{ from: string | null, to: string, missed: number | null, reason: string }} GapEvent
+ * @typedef {{ reason: string, delayMs: number | null, detail?: string }} DisconnectInfo
+ * @typedef {{
+ *   token?: string | null,
+ *   getToken?: () => unknown,
+ *   onTokenExpired?: () => unknown,
+ *   onEvent: (event: TopicEvent) => void,
+ *   onGap?: (gap: GapEvent) => void,
+ *   onError?: (error: PiCloudError) => void,
+ *   onOpen?: () => void,
+ *   onClose?: (info: { reason: string, error?: PiCloudError }) => void,
+ *   onDisconnect?: (info: DisconnectInfo) => void,
+ *   lastEventId?: string | number | null,
+ *   transport?: 'fetch' | 'eventsource',
+ *   heartbeatTimeoutMs?: number,
+ *   minDelayMs?: number,
+ *   maxDelayMs?: number,
+ *   EventSource?: any,
+ * }} SubscribeOptions
+ * @typedef {{ close(): void, readonly lastEventId: string | null, readonly topic: string }} Subscription
+ */
+
+/**
+ * A client for one app of one PiCloud server.
+ *
+ * @param {{ url?: string, app: string, token?: string | null, fetch?: typeof fetch }} options
+ */
+export function createClient(options) {
+  if (!options || typeof options !== 'object') throw new TypeError('createClient: options { url, app } are required')
+  const app = options.app
+  if (typeof app !== 'string' || app === '') throw new TypeError('createClient: `app` (the app name) is required')
+  let base = options.url
+  if (base == null) base = typeof location !== 'undefined' && location.origin ? location.origin : ''
+  base = String(base).replace(/\/+$/, '')
+  let token = options.token ?? null
+  const customFetch = options.fetch
+  const appBase = `${base}/apps/${encodeURIComponent(app)}`
+
+  /** @param {string} url @param {RequestInit} init @returns {Promise<Response>} */
+  function doFetch(url, init) {
+    if (customFetch) return customFetch(url, init)
+    if (typeof globalThis.fetch !== 'function') {
+      return Promise.reject(new PiCloudError('unsupported', 'fetch is not available here: pass `fetch` to createClient'))
+    }
+    return globalThis.fetch(url, init)
+  }
+
+  /**
+   * @param {{ route: string, method: string, segments: string[] }} parsed
+   * @param {EndpointInput | undefined} input
+   * @param {Validator | undefined} validate
+   */
+  async function call(parsed, input, validate) {
+    const given = input ?? {}
+    const url = `${appBase}/api${buildPath(parsed, given.params)}${buildQuery(given.query)}`
+    const headers = new Headers(given.headers)
+    if (!headers.has('accept')) headers.set('accept', 'application/json, text/plain;q=0.9, */*;q=0.8')
+    if (token && !headers.has('authorization')) headers.set('authorization', `Bearer ${token}`)
+    /** @type {BodyInit | undefined} */
+    let body
+    if (given.body !== undefined) {
+      if (isRawBody(given.body)) {
+        body = /** @type {BodyInit} */ (given.body)
+      } else {
+        body = JSON.stringify(given.body)
+        if (!headers.has('content-type')) headers.set('content-type', 'application/json')
+      }
+    }
+    /** @type {Response} */
+    let response
+    let text = ''
+    try {
+      response = await doFetch(url, { method: parsed.method, headers, body, signal: given.signal })
+      const empty = response.status === 204 || response.status === 205 || parsed.method === 'HEAD'
+      text = empty ? '' : await response.text()
+    } catch (error) {
+      throw networkError(error, given.signal)
+    }
+    if (!response.ok) throw errorFromResponse(response, text)
+    const requestId = response.headers.get('x-request-id')
+    /** @type {unknown} */
+    let data = text
+    if (response.status === 204 || response.status === 205 || parsed.method === 'HEAD') {
+      data = undefined
+    } else if (isJSON(response.headers.get('content-type'))) {
+      if (text === '') {
+        data = undefined
+      } else {
+        try {
+          data = JSON.parse(text)
+        } catch (error) {
+          throw new PiCloudError('invalid_response', `${parsed.route}: the answer is not valid JSON`, { status: response.status, cause: error, requestId })
+        }
+      }
+    }
+    if (validate) {
+      try {
+        data = typeof validate === 'function' ? await validate(data) : await validate.parse(data)
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error)
+        const issues = /** @type {{ issues?: unknown }} */ (error)?.issues
+        throw new PiCloudError('invalid_response', `${parsed.route}: the answer did not pass validation: ${reason}`, {
+          status: response.status,
+          cause: error,
+          details: issues,
+          requestId,
+        })
+      }
+    }
+    return data
+  }
+
+  const client = {
+    /** The server's base URL, without a trailing slash ('' for the page's own origin). */
+    url: base,
+    app,
+    /** The app key sent with endpoint calls, or null. */
+    get token() {
+      return token
+    },
+    /** @param {string | null | undefined} next */
+    setToken(next) {
+      token = next ?? null
+    },
+    /**
+     * Calls an endpoint once: `client.request('GET /notes/:id', { params: { id } })`.
+     * @param {string} route
+     * @param {EndpointInput} [input]
+     */
+    request(route, input) {
+      return call(parseRoute(route), input, undefined)
+    },
+    /**
+     * A function that calls one endpoint.
+     * @param {string} route  'METHOD /path', with `:name` and `*name` parameters
+     * @param {{ validate?: Validator }} [endpointOptions]
+     */
+    endpoint(route, endpointOptions = {}) {
+      const parsed = parseRoute(route)
+      const validate = endpointOptions.validate
+      if (validate != null && typeof validate !== 'function' && typeof validate.parse !== 'function') {
+        throw new TypeError('endpoint: `validate` must be a function or have a parse method')
+      }
+      /** @param {EndpointInput} [input] */
+      const endpoint = (input) => call(parsed, input, validate)
+      Object.defineProperty(endpoint, 'route', { value: parsed.route })
+      return endpoint
+    },
+    /**
+     * Follows a topic. See README.md for reconnection, resume and token refresh.
+     * @param {string} topic
+     * @param {SubscribeOptions} subscribeOptions
+     * @returns {Subscription}
+     */
+    subscribe(topic, subscribeOptions) {
+      return subscribe(topic, subscribeOptions)
+    },
+  }
+
+  /**
+   * @param {string} topic
+   * @param {SubscribeOptions} opts
+   * @returns {Subscription}
+   */
+  function subscribe(topic, opts) {
+    if (typeof topic !== 'string' || topic === '') throw new TypeError('subscribe: a topic name is required')
+    if (!opts || typeof opts.onEvent !== 'function') throw new TypeError('subscribe: options.onEvent is required')
+    const transport = opts.transport ?? 'fetch'
+    if (transport !== 'fetch' && transport !== 'eventsource') throw new TypeError(`subscribe: unknown transport '${transport}'`)
+    const getToken = opts.getToken ?? opts.onTokenExpired
+    const heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 45000
+    const maxDelayMs = opts.maxDelayMs ?? 30000
+    const streamURL = `${appBase}/realtime/${encodeURIComponent(topic)}`
+
+    let closed = false
+    /** @type {string | null} */
+    let lastEventId = opts.lastEventId == null ? null : String(opts.lastEventId)
+    /** @type {string | null} */
+    let subscriberToken = opts.token ?? null
+    let attempt = 0
+    /** @type {number | null} */
+    let serverRetry = null
+    let unauthorizedInARow = 0
+    /** Expiries with nothing delivered in between (a server that keeps saying so must not be hammered). */
+    let expiredInARow = 0
+    /** @type {AbortController | null} */
+    let controller = null
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    let sleepTimer = null
+    /** @type {(() => void) | null} */
+    let wake = null
+    /** @type {any} */
+    let eventSource = null
+    /**
+     * Cancels the stream being read: close() must stop even a fetch that ignores its signal.
+     * @type {(() => void) | null}
+     */
+    let cancelRead = null
+
+    /** @param {PiCloudError} error */
+    const reportError = (error) => {
+      if (!closed) invoke(opts.onError, error)
+    }
+    /** @param {DisconnectInfo} info */
+    const reportDisconnect = (info) => {
+      if (!closed) invoke(opts.onDisconnect, info)
+    }
+    /**
+     * Stops for good on our own (never after close()).
+     * @param {string} reason
+     * @param {PiCloudError} [error]
+     */
+    const stop = (reason, error) => {
+      if (closed) return
+      if (error) reportError(error)
+      closed = true
+      invoke(opts.onClose, error ? { reason, error } : { reason })
+      cleanup()
+    }
+    const cleanup = () => {
+      controller?.abort()
+      controller = null
+      cancelRead?.()
+      cancelRead = null
+      if (sleepTimer) clearTimeout(sleepTimer)
+      sleepTimer = null
+      wake?.()
+      wake = null
+      if (eventSource) eventSource.close()
+      eventSource = null
+    }
+
+    /** A connection delivered something (an event, a gap, a heartbeat): the backoff starts over. */
+    const delivered = () => {
+      attempt = 0
+      expiredInARow = 0
+    }
+
+    /** The next delay: exponential from the base, capped, with full jitter. */
+    const backoff = () => {
+      const base = opts.minDelayMs ?? Math.max(1000, serverRetry ?? 0)
+      const cap = Math.min(maxDelayMs, base * 2 ** Math.min(attempt, 30))
+      attempt++
+      return Math.round(Math.random() * cap)
+    }
+
+    /** @param {number} ms */
+    const sleep = (ms) =>
+      new Promise((resolve) => {
+        if (closed || ms <= 0) return resolve(undefined)
+        wake = () => resolve(undefined)
+        sleepTimer = setTimeout(() => {
+          sleepTimer = null
+          wake = null
+          resolve(undefined)
+        }, ms)
+      })
+
+    /** Fetches a token when none is at hand and getToken can give one; false when it failed. */
+    const ensureToken = async () => {
+      if (subscriberToken != null || typeof getToken !== 'function') return true
+      try {
+        const result = await getToken()
+        const value = typeof result === 'string' ? result : /** @type {{ token?: unknown }} */ (result)?.token
+        if (typeof value !== 'string' || value === '') throw new PiCloudError('token_error', 'getToken returned no token')
+        if (!closed) subscriberToken = value
+        return true
+      } catch (error) {
+        const failure =
+          error instanceof PiCloudError ? error : new PiCloudError('token_error', `getToken failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
+        reportError(failure)
+        return false
+      }
+    }
+
+    /**
+     * Routes one parsed SSE event; returns 'expired' or 'closed' (with the reason) when the
+     * server ends the stream on purpose.
+     * @param {string} type @param {string} data @param {string | null} id
+     * @returns {{ control: 'expired' | 'closed', reason: string } | null}
+     */
+    const route = (type, data, id) => {
+      /** @type {any} */
+      let parsed
+      try {
+        parsed = JSON.parse(data)
+      } catch {
+        parsed = undefined
+      }
+      if (id === '') id = null
+      if (type === 'message') {
+        if (id != null && lastEventId != null && (compareIds(id, lastEventId) ?? 1) <= 0) return null // seen before
+        if (id != null) lastEventId = id
+        if (!parsed || typeof parsed !== 'object') {
+          reportError(new PiCloudError('invalid_response', `an event of '${topic}' is not JSON: ${data.slice(0, 200)}`))
+          return null
+        }
+        invoke(opts.onEvent, {
+          id: parsed.id != null ? String(parsed.id) : id ?? '',
+          topic: typeof parsed.topic === 'string' ? parsed.topic : topic,
+          message: parsed.message,
+          publishedAt: parsed.published_at,
+        })
+      } else if (type === 'gap') {
+        const to = parsed?.to != null ? String(parsed.to) : id
+        if (to != null) lastEventId = to
+        invoke(opts.onGap, {
+          from: parsed?.from != null ? String(parsed.from) : null,
+          to: to ?? '',
+          missed: typeof parsed?.missed === 'number' ? parsed.missed : null,
+          reason: typeof parsed?.reason === 'string' ? parsed.reason : 'unknown',
+        })
+      } else if (type === 'expired' || type === 'closed') {
+        return { control: type, reason: typeof parsed?.reason === 'string' ? parsed.reason : type }
+      }
+      return null // other event types: ignored (forward compatible)
+    }
+
+    // -- fetch transport ------------------------------------------------------------------
+
+    /**
+     * One connection, from request to end.
+     * @returns {Promise<{ kind: 'retry' | 'unauthorized' | 'expired' | 'fatal', reason: string, error?: PiCloudError, detail?: string }>}
+     */
+    const connectOnce = async () => {
+      const abort = new AbortController()
+      controller = abort
+      /** @type {Record<string, string>} */
+      const headers = { accept: 'text/event-stream' }
+      if (subscriberToken) headers.authorization = `Bearer ${subscriberToken}`
+      if (lastEventId != null) headers['last-event-id'] = lastEventId
+      // The watchdog: no bytes (answer, events or heartbeat comments) for heartbeatTimeoutMs
+      // means the connection is dead even if nobody closed it.
+      let timedOut = false
+      /** @type {ReturnType<typeof setTimeout> | null} */
+      let watchdog = null
+      const arm = () => {
+        if (watchdog) clearTimeout(watchdog)
+        if (heartbeatTimeoutMs > 0 && Number.isFinite(heartbeatTimeoutMs)) {
+          watchdog = setTimeout(() => {
+            timedOut = true
+            abort.abort()
+            reader?.cancel().catch(() => {})
+          }, heartbeatTimeoutMs)
+        }
+      }
+      const timeoutOutcome = () => ({
+        kind: /** @type {const} */ ('retry'),
+        reason: 'heartbeat_timeout',
+        error: new PiCloudError('network_error', `no data from the server for ${heartbeatTimeoutMs} ms`),
+      })
+      /** @type {ReadableStreamDefaultReader<Uint8Array> | null} */
+      let reader = null
+      /** @type {Response} */
+      let response
+      arm()
+      try {
+        response = await doFetch(streamURL, { method: 'GET', headers, signal: abort.signal })
+      } catch (error) {
+        if (watchdog) clearTimeout(watchdog)
+        if (timedOut) return timeoutOutcome()
+        return { kind: 'retry', reason: 'network_error', error: networkError(error, abort.signal) }
+      }
+      const contentType = response.headers.get('content-type') ?? ''
+      if (!response.ok || !/^text\/event-stream/i.test(contentType) || !response.body) {
+        let text = ''
+        try {
+          text = await response.text()
+        } catch {
+          // the body is of no use anyway
+        }
+        if (watchdog) clearTimeout(watchdog)
+        if (response.ok) {
+          const error = new PiCloudError('invalid_response', `expected an event stream, got ${contentType || 'no content type'}`, { status: response.status })
+          return { kind: 'retry', reason: 'invalid_response', error }
+        }
+        const error = errorFromResponse(response, text)
+        const status = response.status
+        if (status === 401) return { kind: 'unauthorized', reason: 'unauthorized', error }
+        if (status === 404 || status === 408 || status === 425 || status === 429 || status >= 500) {
+          return { kind: 'retry', reason: status === 404 ? 'not_found' : 'http_error', error }
+        }
+        return { kind: 'fatal', reason: 'refused', error }
+      }
+
+      unauthorizedInARow = 0
+      invoke(opts.onOpen)
+      /** @type {{ control: 'expired' | 'closed', reason: string } | null} */
+      let control = null
+      const parser = createSSEParser({
+        lastEventId,
+        onEvent: (event) => {
+          if (control || closed) return
+          if (event.type !== 'expired' && event.type !== 'closed') delivered()
+          control = route(event.type, event.data, event.id)
+        },
+        onComment: () => delivered(),
+        onRetry: (ms) => {
+          serverRetry = ms
+        },
+      })
+      const streamReader = response.body.getReader()
+      reader = streamReader
+      cancelRead = () => streamReader.cancel().catch(() => {})
+      const decoder = new TextDecoder()
+      arm()
+      try {
+        while (!control && !closed && !timedOut) {
+          const { value, done } = await streamReader.read()
+          if (done) break
+          arm()
+          parser.push(decoder.decode(value, { stream: true }))
+        }
+        if (timedOut && !closed) return timeoutOutcome()
+      } catch (error) {
+        if (timedOut) return timeoutOutcome()
+        return { kind: 'retry', reason: 'network_error', error: networkError(error, null) }
+      } finally {
+        if (watchdog) clearTimeout(watchdog)
+        parser.end()
+        cancelRead = null
+        streamReader.cancel().catch(() => {})
+        abort.abort()
+      }
+      // (set by the parser's callback, which TypeScript does not follow)
+      const ended = /** @type {{ control: 'expired' | 'closed', reason: string } | null} */ (control)
+      if (ended?.control === 'expired') return { kind: 'expired', reason: 'expired', detail: ended.reason }
+      if (ended?.control === 'closed') return { kind: 'retry', reason: 'closed', detail: ended.reason }
+      return { kind: 'retry', reason: 'ended' }
+    }
+
+    const runFetch = async () => {
+      while (!closed) {
+        if (!(await ensureToken())) {
+          const delayMs = backoff()
+          reportDisconnect({ reason: 'token_error', delayMs })
+          await sleep(delayMs)
+          continue
+        }
+        if (closed) return
+        const outcome = await connectOnce()
+        if (closed) return
+        /** @type {number} */
+        let delayMs
+        if (outcome.kind === 'unauthorized' || outcome.kind === 'expired') {
+          if (typeof getToken !== 'function') {
+            const error =
+              outcome.kind === 'expired'
+                ? new PiCloudError('token_expired', `the subscriber token for '${topic}' expired and there is no getToken to renew it`, { status: 0 })
+                : /** @type {PiCloudError} */ (outcome.error)
+            stop(outcome.kind, error)
+            return
+          }
+          subscriberToken = null // fetch a new one before the next attempt
+          if (outcome.kind === 'unauthorized') {
+            unauthorizedInARow++
+            // The first refusal after a working token: renew it and retry at once. A fresh token
+            // refused again means something else is wrong: say so and slow down.
+            if (unauthorizedInARow > 1 && outcome.error) reportError(outcome.error)
+            delayMs = unauthorizedInARow > 1 ? backoff() : 0
+          } else {
+            // At once after a stream that delivered something, else with the backoff.
+            expiredInARow++
+            delayMs = expiredInARow > 1 ? backoff() : 0
+          }
+        } else if (outcome.kind === 'fatal') {
+          stop(outcome.reason, outcome.error)
+          return
+        } else {
+          if (outcome.error) reportError(outcome.error)
+          delayMs = backoff()
+        }
+        /** @type {DisconnectInfo} */
+        const info = { reason: outcome.reason, delayMs }
+        if (outcome.detail) info.detail = outcome.detail
+        reportDisconnect(info)
+        await sleep(delayMs)
+      }
+    }
+
+    // -- EventSource transport --------------------------------------------------------------
+
+    const runEventSource = async () => {
+      const EventSourceClass = opts.EventSource ?? /** @type {any} */ (globalThis).EventSource
+      if (typeof EventSourceClass !== 'function') {
+        stop('unsupported', new PiCloudError('unsupported', "EventSource is not available here: use transport 'fetch'"))
+        return
+      }
+      /** @param {number} delayMs @param {string} reason @param {string} [detail] */
+      const reconnect = async (delayMs, reason, detail) => {
+        if (eventSource) eventSource.close()
+        eventSource = null
+        if (closed) return
+        /** @type {DisconnectInfo} */
+        const info = { reason, delayMs }
+        if (detail) info.detail = detail
+        reportDisconnect(info)
+        await sleep(delayMs)
+        if (!closed) await open()
+      }
+      /** @param {unknown} error */
+      const fail = (error) => stop('internal_error', error instanceof PiCloudError ? error : new PiCloudError('internal_error', String(error), { cause: error }))
+      const open = async () => {
+        if (!(await ensureToken())) {
+          reconnect(backoff(), 'token_error').catch(fail)
+          return
+        }
+        if (closed) return
+        const query = new URLSearchParams()
+        if (subscriberToken) query.set('token', subscriberToken)
+        if (lastEventId != null) query.set('last_event_id', lastEventId)
+        const search = query.toString()
+        const source = new EventSourceClass(search ? `${streamURL}?${search}` : streamURL)
+        eventSource = source
+        let opened = false
+        /** @param {string} type */
+        const listener = (type) => (/** @type {MessageEvent} */ event) => {
+          if (closed || eventSource !== source) return
+          if (type !== 'expired' && type !== 'closed') delivered()
+          const id = typeof event.lastEventId === 'string' && event.lastEventId !== '' ? event.lastEventId : null
+          const control = route(type, String(event.data ?? ''), id)
+          if (control?.control === 'expired') {
+            if (typeof getToken !== 'function') {
+              stop('expired', new PiCloudError('token_expired', `the subscriber token for '${topic}' expired and there is no getToken to renew it`))
+              return
+            }
+            subscriberToken = null
+            expiredInARow++
+            reconnect(expiredInARow > 1 ? backoff() : 0, 'expired', control.reason).catch(fail)
+          } else if (control?.control === 'closed') {
+            reconnect(backoff(), 'closed', control.reason).catch(fail)
+          }
+        }
+        source.onopen = () => {
+          if (closed || eventSource !== source) return
+          opened = true
+          invoke(opts.onOpen)
+        }
+        source.onmessage = listener('message')
+        for (const type of ['gap', 'expired', 'closed']) source.addEventListener(type, listener(type))
+        source.onerror = () => {
+          if (closed || eventSource !== source) return
+          if (source.readyState === 2) {
+            // Refused (401, 404, ...): EventSource does not say which. Renew the token if we can.
+            reportError(new PiCloudError('connection_failed', `the event stream of '${topic}' was refused or failed (EventSource does not tell the status)`))
+            if (typeof getToken === 'function') subscriberToken = null
+            reconnect(backoff(), 'error').catch(fail)
+          } else if (opened) {
+            // The browser reconnects by itself and sends Last-Event-ID.
+            opened = false
+            reportDisconnect({ reason: 'network_error', delayMs: null })
+          }
+        }
+      }
+      await open()
+    }
+
+    ;(transport === 'eventsource' ? runEventSource() : runFetch()).catch((error) => {
+      // A bug: say so rather than fail silently.
+      stop('internal_error', error instanceof PiCloudError ? error : new PiCloudError('internal_error', String(error), { cause: error }))
+    })
+
+    return {
+      close() {
+        if (closed) return
+        closed = true
+        cleanup()
+      },
+      get lastEventId() {
+        return lastEventId
+      },
+      get topic() {
+        return topic
+      },
+    }
+  }
+
+  return client
+}
+
+// ---------------------------------------------------------------------------------------------
+// A Svelte-compatible store of a topic's recent events
+
+/**
+ * A store (Svelte's contract: `subscribe(run) → unsubscribe`, `run` is called at once) whose
+ * value is `{ events, last, gap, status, error }`. It connects when the first subscriber comes,
+ * disconnects after the last one leaves, and resumes from the last event it saw when it is
+ * subscribed to again. `status` is 'connecting' until a connection opens, 'closed' after the last
+ * subscriber left or when the subscription stopped for good, 'error' after a failure while it retries.
+ *
+ * @param {ReturnType<typeof createClient>} client
+ * @param {string} topic
+ * @param {Omit<Partial<SubscribeOptions>, 'onEvent'> & { keep?: number, onEvent?: (event: TopicEvent) => void }} [options]
+ */
+export function topicStore(client, topic, options = {}) {
+  const keep = Math.max(0, options.keep ?? 100)
+  /** @typedef {{ events: TopicEvent[], last: TopicEvent | null, gap: GapEvent | null, status: 'connecting' | 'open' | 'closed' | 'error', error: PiCloudError | null }} State */
+  /** @type {State} */
+  // 'connecting' from the start: the store exists to be subscribed, and a first render (React
+  // reads the value before it subscribes) should not show 'closed'.
+  let value = Object.freeze({ events: [], last: null, gap: null, status: 'connecting', error: null })
+  /** @type {Set<(value: State) => void>} */
+  const runs = new Set()
+  /** @type {Subscription | null} */
+  let subscription = null
+  /** @type {string | null} */
+  let lastEventId = options.lastEventId == null ? null : String(options.lastEventId)
+
+  /** @param {Partial<State>} patch */
+  function set(patch) {
+    value = Object.freeze({ ...value, ...patch })
+    for (const run of [...runs]) if (runs.has(run)) run(value)
+  }
+
+  function start() {
+    value = Object.freeze({ ...value, status: 'connecting', error: null })
+    const { keep: _keep, ...rest } = options
+    /** @type {Subscription | null} */
+    let current = null
+    current = client.subscribe(topic, {
+      ...rest,
+      lastEventId,
+      onOpen() {
+        set({ status: 'open', error: null })
+        invoke(options.onOpen)
+      },
+      onEvent(event) {
+        lastEventId = current?.lastEventId ?? event.id
+        const events = keep === 0 ? [] : value.events.length >= keep ? [...value.events.slice(value.events.length - keep + 1), event] : [...value.events, event]
+        set({ events, last: event })
+        invoke(options.onEvent, event)
+      },
+      onGap(gap) {
+        lastEventId = current?.lastEventId ?? gap.to
+        set({ gap })
+        invoke(options.onGap, gap)
+      },
+      onError(error) {
+        set({ status: 'error', error })
+        invoke(options.onError, error)
+      },
+      onDisconnect(info) {
+        if (value.status === 'open') set({ status: 'connecting' })
+        invoke(options.onDisconnect, info)
+      },
+      onClose(info) {
+        if (subscription === current || current === null) subscription = null
+        set({ status: 'closed' })
+        invoke(options.onClose, info)
+      },
+    })
+    // A subscription that stopped at once (no EventSource here) has already said so.
+    if (value.status !== 'closed') subscription = current
+  }
+
+  function stop() {
+    if (subscription) {
+      lastEventId = subscription.lastEventId ?? lastEventId
+      subscription.close()
+      subscription = null
+    }
+    value = Object.freeze({ ...value, status: 'closed' })
+  }
+
+  return {
+    /**
+     * @param {(value: State) => void} run
+     * @param {(value?: State) => void} [_invalidate]
+     */
+    subscribe(run, _invalidate) {
+      if (typeof run !== 'function') throw new TypeError('topicStore.subscribe: a function is required')
+      const first = runs.size === 0
+      // A distinct wrapper per subscription, so the same function may subscribe twice.
+      /** @param {State} state */
+      const entry = (state) => run(state)
+      if (first) start()
+      runs.add(entry)
+      run(value)
+      let done = false
+      return () => {
+        if (done) return
+        done = true
+        runs.delete(entry)
+        if (runs.size === 0) stop()
+      }
+    },
+    /** The current value. */
+    get() {
+      return value
+    },
+  }
+}
+
+"""#),
+        ("clients/js/src/react.js", #"""
+// @ts-check
+/**
+ * React hooks for @picloud/client. React is a peer dependency and is never imported here: pass
+ * it in once.
+ *
+ *   import * as React from 'react'
+ *   import { createHooks } from '@picloud/client/react'
+ *   export const { useTopic, useEndpoint } = createHooks(React)
+ *
+ * Needs React 18 or newer (useSyncExternalStore).
+ */
+import { topicStore } from './index.js'
+
+/**
+ * @typedef {{
+ *   useSyncExternalStore: <S>(subscribe: (onChange: () => void) => () => void, getSnapshot: () => S, getServerSnapshot?: () => S) => S,
+ *   useState: <S>(initial: S | (() => S)) => [S, (next: S | ((previous: S) => S)) => void],
+ *   useEffect: (effect: () => void | (() => void), deps?: readonly unknown[]) => void,
+ *   useRef: <T>(initial: T) => { current: T },
+ *   useCallback: <F extends (...args: any[]) => any>(callback: F, deps: readonly unknown[]) => F,
+ * }} ReactLike
+ */
+
+/**
+ * A key for an input object: what decides whether useEndpoint calls again (signal left out).
+ * @param {unknown} value
+ * @returns {string}
+ */
+function inputKey(value) {
+  if (value === undefined) return 'undefined'
+  return JSON.stringify(value, (key, item) => {
+    if (key === 'signal') return undefined
+    if (item instanceof URLSearchParams) return item.toString()
+    if (typeof Headers !== 'undefined' && item instanceof Headers) return [...item.entries()]
+    if (item && typeof item === 'object' && !Array.isArray(item)) {
+      // Sorted keys: { a, b } and { b, a } are the same input.
+      return Object.fromEntries(Object.keys(item).sort().map((name) => [name, item[name]]))
+    }
+    return item
+  })
+}
+
+/**
+ * @param {ReactLike} React
+ */
+export function createHooks(React) {
+  if (!React || typeof React.useSyncExternalStore !== 'function') {
+    throw new TypeError('createHooks(React): React 18 or newer is needed (useSyncExternalStore)')
+  }
+
+  /**
+   * The live state of a topic: `{ events, last, gap, status, error }`. Connects while the
+   * component is mounted; a new client, topic, `keep` or transport makes a new connection.
+   * Callbacks in `options` (getToken, onEvent, ...) may change between renders freely; so may
+   * `token` (the newest is used whenever the connection needs one), and a `token` that was
+   * null and arrives later connects with it.
+   *
+   * @param {ReturnType<typeof import('./index.js').createClient>} client
+   * @param {string} topic
+   * @param {Parameters<typeof topicStore>[2]} [options]
+   */
+  function useTopic(client, topic, options = {}) {
+    const latest = React.useRef(options)
+    latest.current = options
+    /** @type {{ current: { store: ReturnType<typeof topicStore>, key: unknown[] } | null }} */
+    const holder = React.useRef(null)
+    const renews = typeof options.getToken === 'function' || typeof options.onTokenExpired === 'function'
+    // A token that arrives later (it was loading) makes a new connection; a token that changes
+    // does not: it is used the next time the connection needs one (after a 401 or an expiry).
+    const hasToken = options.token != null || renews
+    const key = [client, topic, options.keep, options.transport, hasToken, options.heartbeatTimeoutMs, options.minDelayMs, options.maxDelayMs]
+    if (!holder.current || holder.current.key.some((item, i) => !Object.is(item, key[i]))) {
+      /** @type {any} */
+      const forwarded = { ...options }
+      // Callbacks are read when called, so the latest render's functions run.
+      for (const name of ['getToken', 'onTokenExpired', 'onEvent', 'onGap', 'onError', 'onOpen', 'onClose', 'onDisconnect']) {
+        if (typeof (/** @type {any} */ (options)[name]) === 'function') {
+          forwarded[name] = (/** @type {unknown[]} */ ...args) => /** @type {any} */ (latest.current)[name]?.(...args)
+        }
+      }
+      if (options.token != null && !renews) forwarded.getToken = () => latest.current.token
+      holder.current = { store: topicStore(client, topic, forwarded), key }
+    }
+    const store = holder.current.store
+    return React.useSyncExternalStore(store.subscribe, store.get, store.get)
+  }
+
+  /**
+   * Calls an endpoint when the component mounts and whenever the input changes (or `deps`,
+   * when given, change); aborts the call in flight on changes and on unmount. `input = null`
+   * skips the call (for calls that wait for something). `route` is a route string or a function
+   * from `client.endpoint(route, { validate })`.
+   *
+   * @param {ReturnType<typeof import('./index.js').createClient>} client
+   * @param {string | ((input?: any) => Promise<unknown>)} route
+   * @param {import('./index.js').EndpointInput | null} [input]
+   * @param {readonly unknown[]} [deps]
+   */
+  function useEndpoint(client, route, input, deps) {
+    const [state, setState] = React.useState(() => ({
+      data: /** @type {unknown} */ (undefined),
+      error: /** @type {import('./index.js').PiCloudError | null} */ (null),
+      loading: input !== null,
+    }))
+    const [nonce, setNonce] = React.useState(0)
+    const latestInput = React.useRef(input)
+    latestInput.current = input
+    const skip = input === null
+    const watched = deps ?? [inputKey(input)]
+
+    React.useEffect(() => {
+      const current = latestInput.current
+      if (current === null) {
+        setState((previous) => (previous.loading ? { ...previous, loading: false } : previous))
+        return
+      }
+      const controller = new AbortController()
+      let active = true
+      setState((previous) => (previous.loading && previous.error === null ? previous : { ...previous, loading: true, error: null }))
+      const call = typeof route === 'function' ? route : client.endpoint(route)
+      call({ ...(current ?? {}), signal: controller.signal }).then(
+        (data) => {
+          if (active) setState({ data, error: null, loading: false })
+        },
+        (error) => {
+          if (!active || error?.code === 'aborted') return
+          setState((previous) => ({ data: previous.data, error, loading: false }))
+        },
+      )
+      return () => {
+        active = false
+        controller.abort()
+      }
+      // eslint-disable-next-line react-hooks/exhaustive-deps
+    }, [client, route, skip, nonce, ...watched])
+
+    const refetch = React.useCallback(() => setNonce((n) => n + 1), [])
+    return { data: state.data, error: state.error, loading: state.loading, refetch }
+  }
+
+  return { useTopic, useEndpoint }
+}
+
+"""#),
+        ("dashboard/api.js", #"""
+// @ts-check
+/**
+ * A tiny client for the PiCloud admin API: the key kept for this browser tab, JSON requests
+ * with `Authorization: Bearer`, errors as {@link ApiError}, and event streams read with fetch
+ * (EventSource cannot send an Authorization header).
+ * @module api
+ */
+
+const STORAGE_KEY = 'picloud.adminKey';
+
+/** An error answer of the API (`{"error":{"code","message"}}`), or a network failure (status 0). */
+export class ApiError extends Error {
+  /**
+   * @param {number} status HTTP status (0 when the server could not be reached)
+   * @param {string} code the error code, e.g. `forbidden`
+   * @param {string} message what the server said
+   */
+  constructor(status, code, message) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    const scope = /'([a-z]+(?::[a-z]+)?)' scope/.exec(message);
+    /** The scope a 403 says the key lacks, when it names one. @type {string | null} */
+    this.scope = status === 403 && scope ? scope[1] : null;
+  }
+}
+
+/** The admin key of this tab (sessionStorage: gone when the tab closes). */
+export const session = {
+  /** @returns {string | null} */
+  get key() {
+    try { return sessionStorage.getItem(STORAGE_KEY); } catch { return null; }
+  },
+  /** @param {string} key */
+  set(key) { sessionStorage.setItem(STORAGE_KEY, key); },
+  clear() { try { sessionStorage.removeItem(STORAGE_KEY); } catch { /* storage unavailable */ } },
+};
+
+/** @type {((error: ApiError) => void) | null} */
+let unauthorizedHandler = null;
+
+/**
+ * Called when a request with the stored key answers 401 (the key was revoked or is wrong).
+ * @param {(error: ApiError) => void} handler
+ */
+export function onUnauthorized(handler) { unauthorizedHandler = handler; }
+
+/**
+ * A query string from the non-empty values of `params` ('' when there are none).
+ * @param {Record<string, string | number | boolean | null | undefined>} params
+ */
+export function query(params) {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== '') search.set(name, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}
+
+/**
+ * The admin path of an app, with each further segment URL-encoded: `appPath('chat', 'topics', 'room:a')`.
+ * @param {string} app
+ * @param {...string} segments
+ */
+export function appPath(app, ...segments) {
+  return ['/admin/apps', app, ...segments].map((part, index) => (index === 0 ? part : encodeURIComponent(part))).join('/');
+}
+
+/** @param {Response} response */
+async function errorFrom(response) {
+  let code = `http_${response.status}`;
+  let message = response.statusText || `HTTP ${response.status}`;
+  try {
+    const body = await response.json();
+    if (body && body.error) {
+      code = body.error.code || code;
+      message = body.error.message || message;
+    }
+  } catch { /* not JSON */ }
+  return new ApiError(response.status, code, message);
+}
+
+/**
+ * @typedef {object} RequestOptions
+ * @property {string} [method]
+ * @property {unknown} [body] sent as JSON
+ * @property {AbortSignal} [signal]
+ * @property {string} [key] use this key instead of the stored one (and do not sign out on 401)
+ * @property {boolean} [raw] resolve with the Response instead of its parsed body
+ * @property {Record<string, string>} [headers]
+ */
+
+/**
+ * One API call. Resolves with the parsed JSON (or text, or null for 204); rejects with an ApiError.
+ * @param {string} path
+ * @param {RequestOptions} [options]
+ * @returns {Promise<any>}
+ */
+export async function request(path, options = {}) {
+  const key = options.key ?? session.key;
+  /** @type {Record<string, string>} */
+  const headers = { Accept: 'application/json', ...options.headers };
+  if (key) headers.Authorization = `Bearer ${key}`;
+  let body;
+  if (options.body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    body = JSON.stringify(options.body);
+  }
+  let response;
+  try {
+    response = await fetch(path, { method: options.method ?? 'GET', headers, body, signal: options.signal, cache: 'no-store' });
+  } catch (error) {
+    if (options.signal?.aborted) throw error;
+    throw new ApiError(0, 'network', 'The server could not be reached. Is PiCloud running?');
+  }
+  if (!response.ok) {
+    const error = await errorFrom(response);
+    if (error.status === 401 && options.key === undefined) unauthorizedHandler?.(error);
+    throw error;
+  }
+  if (options.raw) return response;
+  if (response.status === 204) return null;
+  const type = response.headers.get('Content-Type') ?? '';
+  return type.includes('json') ? response.json() : response.text();
+}
+
+export const api = {
+  /** @param {string} path @param {RequestOptions} [options] */
+  get: (path, options) => request(path, options),
+  /** @param {string} path @param {unknown} [body] @param {RequestOptions} [options] */
+  post: (path, body, options) => request(path, { ...options, method: 'POST', body }),
+  /** @param {string} path @param {unknown} body @param {RequestOptions} [options] */
+  patch: (path, body, options) => request(path, { ...options, method: 'PATCH', body }),
+  /** @param {string} path @param {RequestOptions} [options] */
+  del: (path, options) => request(path, { ...options, method: 'DELETE' }),
+};
+
+/**
+ * @typedef {object} StreamEvent
+ * @property {string} event the `event:` field (`message` when absent)
+ * @property {string} data the `data:` lines joined by newlines
+ * @property {string | null} id the last `id:` seen
+ */
+
+/**
+ * Reads Server-Sent Events from a response body until it ends or `signal` aborts.
+ * @param {Response} response
+ * @param {(event: StreamEvent) => void} onEvent
+ * @param {AbortSignal} [signal]
+ */
+export async function readEvents(response, onEvent, signal) {
+  if (!response.body) return;
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  const cancel = () => { reader.cancel().catch(() => {}); };
+  signal?.addEventListener('abort', cancel, { once: true });
+  let buffer = '';
+  /** @type {string[]} */
+  let data = [];
+  let event = '';
+  /** @type {string | null} */
+  let id = null;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let newline;
+      while ((newline = buffer.indexOf('\n')) >= 0) {
+        let line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        if (line.endsWith('\r')) line = line.slice(0, -1);
+        if (line === '') {
+          if (data.length > 0) onEvent({ event: event || 'message', data: data.join('\n'), id });
+          data = [];
+          event = '';
+          continue;
+        }
+        if (line.startsWith(':')) continue; // a comment (heartbeat)
+        const colon = line.indexOf(':');
+        const field = colon < 0 ? line : line.slice(0, colon);
+        let text = colon < 0 ? '' : line.slice(colon + 1);
+        if (text.startsWith(' ')) text = text.slice(1);
+        if (field === 'data') data.push(text);
+        else if (field === 'event') event = text;
+        else if (field === 'id') id = text;
+      }
+    }
+  } finally {
+    signal?.removeEventListener('abort', cancel);
+  }
+}
+
+"""#),
+        ("dashboard/app.css", #"""
+/* PiCloud dashboard. No inline styles anywhere (the page's CSP forbids them): everything is here. */
+
+:root {
+  --bg: #f4f5f8;
+  --surface: #ffffff;
+  --surface-2: #f0f2f6;
+  --text: #1a1d23;
+  --muted: #5a6270;
+  --border: #d5d9e0;
+  --accent: #3446c8;
+  --accent-text: #ffffff;
+  --accent-soft: #e8ebfb;
+  --focus: #1d4ed8;
+  --good: #11693a;
+  --good-soft: #e3f4ea;
+  --warn: #7a4a00;
+  --warn-soft: #fff3d6;
+  --bad: #b3261e;
+  --bad-soft: #fde8e7;
+  --external: #a8410a;
+  --external-text: #ffffff;
+  --log-bg: #10141b;
+  --log-text: #e6e9ef;
+  --shadow: 0 1px 2px rgb(16 24 40 / 6%), 0 1px 3px rgb(16 24 40 / 8%);
+  --radius: 10px;
+  --mono: ui-monospace, "SFMono-Regular", "Cascadia Mono", Menlo, Consolas, "Liberation Mono", monospace;
+  color-scheme: light dark;
+}
+
+@media (prefers-color-scheme: dark) {
+  :root {
+    --bg: #0e1117;
+    --surface: #171b23;
+    --surface-2: #1f2430;
+    --text: #e7e9ee;
+    --muted: #a5adbb;
+    --border: #323947;
+    --accent: #8d9cff;
+    --accent-text: #0e1117;
+    --accent-soft: #232a4a;
+    --focus: #9fb0ff;
+    --good: #6fd49a;
+    --good-soft: #15301f;
+    --warn: #f2c25b;
+    --warn-soft: #33290f;
+    --bad: #ff8f86;
+    --bad-soft: #3a1717;
+    --external: #ff9a52;
+    --external-text: #1a0d03;
+    --log-bg: #0a0d12;
+    --shadow: none;
+  }
+}
+
+*, *::before, *::after { box-sizing: border-box; }
+
+html { -webkit-text-size-adjust: 100%; scrollbar-gutter: stable; }
+
+body {
+  margin: 0;
+  min-height: 100vh;
+  display: flex;
+  flex-direction: column;
+  background: var(--bg);
+  color: var(--text);
+  font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+}
+
+a { color: var(--accent); text-underline-offset: 2px; }
+code, pre, kbd { font-family: var(--mono); font-size: 0.875em; }
+h1, h2, h3 { line-height: 1.25; margin: 0; }
+h1 { font-size: 1.6rem; }
+h2 { font-size: 1.25rem; }
+h3 { font-size: 1.05rem; }
+h1:focus, h2:focus, h3:focus { outline: none; }
+h1:focus-visible, h2:focus-visible, h3:focus-visible { outline: 2px solid var(--focus); outline-offset: 4px; border-radius: 4px; }
+
+:focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
+
+[hidden] { display: none !important; }
+
+.visually-hidden {
+  position: absolute !important;
+  width: 1px; height: 1px;
+  margin: -1px; padding: 0; border: 0;
+  overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap;
+}
+
+.skip-link {
+  position: absolute; left: 0.75rem; top: -3rem; z-index: 100;
+  padding: 0.5rem 0.9rem; border-radius: 6px;
+  background: var(--accent); color: var(--accent-text); font-weight: 600;
+}
+.skip-link:focus { top: 0.75rem; }
+
+.container { width: 100%; max-width: 78rem; margin: 0 auto; padding: 0 1.25rem; }
+
+/* MARK: top bar */
+
+.topbar {
+  background: var(--surface);
+  border-bottom: 1px solid var(--border);
+  position: sticky; top: 0; z-index: 10;
+}
+.topbar-inner {
+  max-width: 78rem; margin: 0 auto; padding: 0 1.25rem;
+  height: 3.5rem; display: flex; align-items: center; gap: 1.25rem;
+}
+.brand { display: inline-flex; align-items: center; gap: 0.5rem; font-weight: 700; font-size: 1.1rem; color: var(--text); text-decoration: none; }
+.brand img { display: block; }
+.main-nav { display: flex; gap: 0.25rem; }
+.main-nav a {
+  padding: 0.4rem 0.75rem; border-radius: 6px;
+  color: var(--muted); text-decoration: none; font-weight: 500;
+}
+.main-nav a:hover { background: var(--surface-2); color: var(--text); }
+.main-nav a[aria-current="page"] { color: var(--text); background: var(--accent-soft); }
+.session { margin-left: auto; display: flex; align-items: center; gap: 0.75rem; }
+.session-key { color: var(--muted); font-family: var(--mono); font-size: 0.8rem; }
+
+main.container { flex: 1; padding-top: 1.5rem; padding-bottom: 3rem; }
+main:focus { outline: none; }
+.view { min-height: 60vh; }
+
+.footer { color: var(--muted); font-size: 0.85rem; padding-bottom: 1.5rem; }
+.footer a { color: var(--muted); }
+
+/* MARK: buttons and fields */
+
+.button {
+  display: inline-flex; align-items: center; justify-content: center; gap: 0.4rem;
+  min-height: 2.25rem; padding: 0.35rem 0.9rem;
+  border: 1px solid var(--border); border-radius: 7px;
+  background: var(--surface); color: var(--text);
+  font: inherit; font-weight: 550; line-height: 1.2; cursor: pointer; white-space: nowrap;
+}
+.button:hover { background: var(--surface-2); }
+.button:disabled { opacity: 0.55; cursor: not-allowed; }
+.button.primary { background: var(--accent); border-color: var(--accent); color: var(--accent-text); }
+.button.primary:hover { filter: brightness(1.08); }
+.button.danger { background: var(--bad); border-color: var(--bad); color: #fff; }
+@media (prefers-color-scheme: dark) { .button.danger { color: #1a0606; } }
+.button.danger-outline { color: var(--bad); border-color: currentColor; }
+.button.danger-outline:hover { background: var(--bad-soft); }
+.button.ghost { border-color: transparent; background: transparent; }
+.button.ghost:hover { background: var(--surface-2); }
+.button.small { min-height: 2rem; padding: 0.2rem 0.65rem; font-size: 0.875rem; }
+.button.wide { width: 100%; }
+
+.field { display: flex; flex-direction: column; gap: 0.3rem; min-width: 0; }
+.field label { font-weight: 600; font-size: 0.875rem; }
+.field.grow { flex: 1 1 14rem; }
+.field-check { flex-direction: row; align-items: center; gap: 0.5rem; }
+.field-check label { font-weight: 500; }
+.field-check input { width: 1.1rem; height: 1.1rem; margin: 0; accent-color: var(--accent); }
+.field-button { justify-content: flex-end; }
+
+input[type="password"], input[type="text"], input[type="search"], select {
+  font: inherit; color: var(--text); background: var(--surface);
+  min-height: 2.4rem; padding: 0.35rem 0.65rem;
+  border: 1px solid var(--border); border-radius: 7px; min-width: 0; max-width: 100%;
+}
+input:focus-visible, select:focus-visible { outline: 3px solid var(--focus); outline-offset: 0; border-color: var(--focus); }
+input[aria-invalid="true"] { border-color: var(--bad); }
+.hint { margin: 0; color: var(--muted); font-size: 0.85rem; }
+
+.toolbar {
+  display: flex; flex-wrap: wrap; align-items: flex-end; gap: 0.75rem 1rem;
+  margin: 0 0 1rem;
+}
+.toolbar select { max-width: 22rem; min-width: 12rem; }
+
+/* MARK: panels, cards, badges */
+
+.panel {
+  background: var(--surface);
+  border: 1px solid var(--border);
+  border-radius: var(--radius);
+  padding: 1rem 1.1rem;
+  box-shadow: var(--shadow);
+  margin-bottom: 1rem;
+  min-width: 0;
+}
+.panel > h3 { margin-bottom: 0.75rem; }
+.panel.flush { padding: 0.25rem 0.5rem; }
+.panel.flush > .error-panel { margin: 0.5rem 0; box-shadow: none; }
+.panel-head { display: flex; align-items: center; justify-content: space-between; gap: 1rem; flex-wrap: wrap; margin-bottom: 0.25rem; }
+.panel-foot { margin: 0.75rem 0 0; font-size: 0.9rem; }
+.panel.empty { text-align: center; padding: 2rem 1rem; }
+.panel.empty p { margin: 0.25rem 0; }
+
+.muted { color: var(--muted); }
+.block { display: block; }
+.small { font-size: 0.8rem; }
+.break { overflow-wrap: anywhere; }
+.empty-note { margin: 0.5rem 0; }
+
+.badge {
+  display: inline-block; padding: 0.1rem 0.5rem; border-radius: 999px;
+  font-size: 0.78rem; font-weight: 650; line-height: 1.5; white-space: nowrap;
+  background: var(--surface-2); color: var(--text); border: 1px solid var(--border);
+}
+.badge-version { background: var(--accent-soft); color: var(--accent); border-color: transparent; font-family: var(--mono); }
+.badge-key { background: var(--warn-soft); color: var(--warn); border-color: transparent; }
+.badge-kind { font-family: var(--mono); }
+.status-due { background: var(--accent-soft); color: var(--accent); border-color: transparent; }
+.status-running { background: var(--good-soft); color: var(--good); border-color: transparent; }
+.status-waiting_retry { background: var(--warn-soft); color: var(--warn); border-color: transparent; }
+
+.method { display: inline-block; min-width: 4.2rem; text-align: center; font-family: var(--mono); font-weight: 700; font-size: 0.8rem; padding: 0.1rem 0.4rem; border-radius: 5px; background: var(--surface-2); }
+.method-get { color: var(--good); background: var(--good-soft); }
+.method-post { color: var(--accent); background: var(--accent-soft); }
+.method-delete { color: var(--bad); background: var(--bad-soft); }
+.method-patch, .method-put { color: var(--warn); background: var(--warn-soft); }
+
+.icon { width: 1.1em; height: 1.1em; flex: none; fill: none; stroke: currentColor; stroke-width: 2; stroke-linecap: round; stroke-linejoin: round; vertical-align: -0.15em; }
+
+/* MARK: page heads, tabs */
+
+.page-head { margin-bottom: 1.25rem; }
+.page-head > p { margin: 0.35rem 0 0; }
+.crumbs { margin: 0 0 0.2rem; color: var(--muted); font-size: 0.9rem; }
+.title-row { display: flex; align-items: center; gap: 0.75rem; flex-wrap: wrap; min-height: 2.2rem; }
+.app-title { overflow-wrap: anywhere; }
+.app-version { font-size: 0.9rem; min-width: 3.5rem; text-align: center; }
+
+.tabs { border-bottom: 1px solid var(--border); margin-bottom: 1.25rem; }
+.tabs ul, .subtabs ul { list-style: none; margin: 0; padding: 0; display: flex; flex-wrap: wrap; gap: 0.25rem; }
+.tabs a {
+  display: block; padding: 0.55rem 0.8rem; margin-bottom: -1px;
+  color: var(--muted); text-decoration: none; font-weight: 550;
+  border-bottom: 3px solid transparent; border-radius: 6px 6px 0 0;
+}
+.tabs a:hover { color: var(--text); background: var(--surface-2); }
+.tabs a[aria-current="page"] { color: var(--accent); border-bottom-color: var(--accent); }
+.subtabs { margin-bottom: 1rem; }
+.subtabs ul { background: var(--surface-2); border-radius: 8px; padding: 0.25rem; display: inline-flex; }
+.subtabs a { display: block; padding: 0.35rem 0.85rem; border-radius: 6px; color: var(--muted); text-decoration: none; font-weight: 550; }
+.subtabs a[aria-current="page"] { background: var(--surface); color: var(--text); box-shadow: var(--shadow); }
+
+.section-head { display: flex; align-items: center; justify-content: space-between; gap: 1rem; margin-bottom: 0.5rem; min-height: 2rem; }
+.section > p.muted { margin-top: 0; max-width: 60rem; }
+
+/* MARK: login */
+
+.login { display: flex; justify-content: center; padding-top: 8vh; }
+.login-panel { width: 100%; max-width: 26rem; padding: 1.75rem; display: flex; flex-direction: column; gap: 1rem; }
+.login-panel p { margin: 0; }
+.login-panel input { width: 100%; font-family: var(--mono); }
+.form-error { min-height: 1.5rem; color: var(--bad); display: flex; gap: 0.4rem; align-items: flex-start; font-weight: 550; }
+
+/* MARK: app cards */
+
+.cards { list-style: none; margin: 0; padding: 0; display: grid; grid-template-columns: repeat(auto-fill, minmax(16rem, 1fr)); gap: 1rem; }
+.card { position: relative; background: var(--surface); border: 1px solid var(--border); border-radius: var(--radius); padding: 1rem 1.1rem; box-shadow: var(--shadow); min-height: 9rem; }
+.card:hover { border-color: var(--accent); }
+.card-title { font-size: 1.15rem; margin-bottom: 0.75rem; overflow-wrap: anywhere; }
+.stretched { text-decoration: none; }
+.stretched::after { content: ""; position: absolute; inset: 0; border-radius: var(--radius); }
+.stretched:focus-visible { outline: none; }
+.stretched:focus-visible::after { outline: 3px solid var(--focus); outline-offset: 2px; }
+.app-grid { min-height: 10rem; }
+
+.facts { margin: 0; display: grid; gap: 0.35rem; }
+.facts div { display: flex; justify-content: space-between; gap: 1rem; }
+.facts dt { color: var(--muted); }
+.facts dd { margin: 0; text-align: right; min-width: 0; overflow-wrap: anywhere; }
+.facts-inline { grid-template-columns: repeat(auto-fit, minmax(9rem, 1fr)); gap: 0.5rem 1.25rem; margin: 0.75rem 0; }
+.facts-inline div { flex-direction: column; justify-content: flex-start; gap: 0; }
+.facts-inline dd { text-align: left; font-weight: 550; }
+.facts-inline .wide { grid-column: 1 / -1; }
+
+/* MARK: stats */
+
+.stats { display: grid; grid-template-columns: repeat(auto-fit, minmax(12rem, 1fr)); gap: 1rem; margin-bottom: 1rem; }
+.stat {
+  display: flex; flex-direction: column; justify-content: space-between;
+  height: 7rem; padding: 0.85rem 1rem;
+  background: var(--surface); border: 1px solid var(--border); border-left: 4px solid var(--border);
+  border-radius: var(--radius); box-shadow: var(--shadow); color: var(--text); text-decoration: none; min-width: 0;
+}
+a.stat:hover { border-color: var(--accent); }
+.stat-label { color: var(--muted); font-size: 0.85rem; font-weight: 600; }
+.stat-value { font-size: 1.75rem; font-weight: 700; line-height: 1.2; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; min-height: 2.1rem; }
+.stat-note { color: var(--muted); font-size: 0.82rem; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.stat-skeleton { display: inline-block; width: 4rem; height: 1.6rem; vertical-align: middle; }
+.tone-good { border-left-color: var(--good); }
+.tone-warn { border-left-color: #d99a00; }
+.tone-bad { border-left-color: var(--bad); }
+.tone-bad .stat-value { color: var(--bad); }
+.deployment-version { font-family: var(--mono); }
+
+.columns { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1.3fr); gap: 1rem; align-items: start; }
+
+.error-lines { min-height: 8rem; }
+.error-list { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: 0.6rem; max-height: 26rem; overflow-y: auto; }
+.error-list li { border-left: 3px solid var(--bad); padding: 0.15rem 0 0.15rem 0.65rem; }
+.error-meta { display: flex; gap: 0.75rem; font-size: 0.8rem; color: var(--muted); flex-wrap: wrap; }
+.error-message { font-family: var(--mono); margin: 0.15rem 0 0; white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.82rem; color: var(--text); }
+.file-sources { list-style: none; padding: 0; margin: 0.5rem 0 0; }
+.file-sources li { margin: 0.25rem 0; }
+.files-of-deployment { margin-top: 0.75rem; }
+
+/* MARK: tables */
+
+.table-wrap { width: 100%; overflow-x: auto; }
+.table { width: 100%; border-collapse: collapse; font-size: 0.9rem; }
+.table caption:not(.visually-hidden) { text-align: left; font-weight: 650; padding-bottom: 0.5rem; }
+.table th { text-align: left; font-size: 0.78rem; text-transform: uppercase; letter-spacing: 0.03em; color: var(--muted); font-weight: 650; padding: 0.5rem 0.6rem; border-bottom: 1px solid var(--border); white-space: nowrap; }
+.table td { padding: 0.55rem 0.6rem; border-bottom: 1px solid var(--border); vertical-align: top; overflow-wrap: break-word; height: 2.75rem; }
+.table tbody tr:last-child td { border-bottom: none; }
+.table tbody tr:hover td { background: var(--surface-2); }
+.table .col-wide { min-width: 14rem; }
+.table code { overflow-wrap: break-word; }
+.table .id { word-break: break-all; }
+.cell { min-width: 0; }
+.empty-row td { color: var(--muted); text-align: center; padding: 1.5rem 0.5rem; }
+.empty-row:hover td { background: transparent; }
+.skeleton-row td { height: 2.75rem; }
+.row-actions { display: flex; gap: 0.4rem; flex-wrap: wrap; }
+.error-text { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; color: var(--bad); font-family: var(--mono); font-size: 0.8rem; }
+.table-note { margin: 0.25rem 0; min-height: 1.5rem; }
+
+.value { white-space: pre-wrap; overflow-wrap: anywhere; }
+.value-details summary { cursor: pointer; }
+.value-details summary::marker { color: var(--muted); }
+.code-block {
+  margin: 0.4rem 0 0; padding: 0.65rem 0.75rem; max-height: 22rem; overflow: auto;
+  background: var(--surface-2); border-radius: 7px; font-size: 0.8rem; white-space: pre-wrap; overflow-wrap: anywhere;
+}
+.inline-details summary { cursor: pointer; color: var(--accent); font-weight: 550; }
+
+.pager { display: flex; align-items: center; justify-content: flex-end; gap: 0.75rem; margin-top: 0.75rem; }
+.pager-status { color: var(--muted); font-size: 0.9rem; min-width: 4.5rem; text-align: center; }
+
+/* MARK: topics */
+
+.topic-count { margin: 0 0 0.75rem; color: var(--muted); }
+.topic-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(22rem, 1fr)); gap: 1rem; }
+.topic-card { margin: 0; display: flex; flex-direction: column; border-top: 4px solid var(--border); }
+.topic-card.is-external { border-top-color: var(--external); }
+.topic-head { display: flex; flex-wrap: wrap; justify-content: space-between; align-items: flex-start; gap: 0.5rem 0.75rem; }
+.topic-name { font-size: 1.1rem; overflow-wrap: anywhere; min-width: 0; }
+.topic-name code { font-size: 1em; }
+.topic-summary { margin: 0.6rem 0 0; color: var(--muted); min-height: 3em; }
+.access-badge {
+  display: inline-flex; align-items: center; gap: 0.4rem; flex: none;
+  padding: 0.3rem 0.8rem; border-radius: 999px;
+  font-size: 0.9rem; font-weight: 750; letter-spacing: 0.04em; text-transform: uppercase;
+}
+.access-badge.external { background: var(--external); color: var(--external-text); }
+.access-badge.internal { background: var(--surface-2); color: var(--muted); border: 1px solid var(--border); }
+.actions { display: flex; flex-wrap: wrap; gap: 0.5rem; margin-top: auto; padding-top: 0.25rem; }
+.topic-events:not(:empty) { margin-top: 0.75rem; }
+.event-list { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: 0.4rem; font-size: 0.85rem; }
+.event-list li { display: flex; gap: 0.6rem; align-items: baseline; flex-wrap: wrap; }
+.event-id { font-family: var(--mono); font-weight: 700; }
+
+/* MARK: dialog */
+
+.dialog {
+  width: min(32rem, calc(100vw - 2rem)); padding: 0; border: 1px solid var(--border); border-radius: 12px;
+  background: var(--surface); color: var(--text); box-shadow: 0 20px 50px rgb(0 0 0 / 30%);
+}
+.dialog::backdrop { background: rgb(10 12 18 / 55%); }
+.dialog-form { padding: 1.4rem 1.5rem 1.25rem; display: flex; flex-direction: column; gap: 0.75rem; }
+.dialog-title { font-size: 1.2rem; overflow-wrap: anywhere; }
+.dialog-body p { margin: 0 0 0.6rem; overflow-wrap: anywhere; }
+.dialog-warning { display: flex; gap: 0.5rem; align-items: flex-start; padding: 0.6rem 0.75rem; border-radius: 8px; background: var(--warn-soft); color: var(--warn); }
+.dialog-actions { display: flex; justify-content: flex-end; gap: 0.6rem; flex-wrap: wrap; }
+
+/* MARK: logs */
+
+.stream-state { display: inline-flex; align-items: center; gap: 0.4rem; font-size: 0.85rem; font-weight: 600; color: var(--muted); min-width: 12rem; justify-content: flex-end; }
+.stream-state::before { content: ""; width: 0.6rem; height: 0.6rem; border-radius: 50%; background: var(--muted); }
+.stream-state[data-state="live"] { color: var(--good); }
+.stream-state[data-state="live"]::before { background: var(--good); }
+.stream-state[data-state="retrying"], .stream-state[data-state="stopped"] { color: var(--bad); }
+.stream-state[data-state="retrying"]::before, .stream-state[data-state="stopped"]::before { background: var(--bad); }
+
+.log-frame { position: relative; }
+.log {
+  height: min(62vh, 38rem); overflow-y: auto; overscroll-behavior: contain;
+  padding: 0.6rem 0; border-radius: var(--radius);
+  background: var(--log-bg); color: var(--log-text);
+  font-family: var(--mono); font-size: 0.8rem; line-height: 1.45;
+}
+.log:focus-visible { outline-offset: 2px; }
+.log-empty { margin: 0; padding: 0.5rem 0.9rem; color: #a9b1bd; }
+.log-line { display: grid; grid-template-columns: max-content 3.4rem minmax(0, 1fr); gap: 0.75rem; padding: 0.05rem 0.9rem; }
+.log-line:hover { background: rgb(255 255 255 / 5%); }
+.log-line time { color: #a9b1bd; }
+.log-level { font-weight: 700; }
+.log-message { white-space: pre-wrap; overflow-wrap: anywhere; }
+.level-debug .log-level { color: #a9b1bd; }
+.level-info .log-level { color: #7cc4ff; }
+.level-warn .log-level { color: #f1c552; }
+.level-warn .log-message { color: #f6dc9a; }
+.level-error .log-level { color: #ff8a80; }
+.level-error .log-message { color: #ffc2bc; }
+.jump { position: absolute; right: 1rem; bottom: 1rem; box-shadow: 0 4px 14px rgb(0 0 0 / 35%); }
+.log-frame + .hint { margin-top: 0.5rem; }
+
+/* MARK: data */
+
+.split { display: grid; grid-template-columns: 14rem minmax(0, 1fr); gap: 1.25rem; align-items: start; }
+.collections h3 { font-size: 0.8rem; text-transform: uppercase; letter-spacing: 0.03em; color: var(--muted); margin-bottom: 0.5rem; }
+.collections ul { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: 0.15rem; }
+.collections a { display: flex; justify-content: space-between; gap: 0.5rem; padding: 0.4rem 0.6rem; border-radius: 6px; color: var(--text); text-decoration: none; overflow-wrap: anywhere; }
+.collections a:hover { background: var(--surface-2); }
+.collections a[aria-current="page"] { background: var(--accent-soft); color: var(--accent); font-weight: 650; }
+.count { color: var(--muted); font-variant-numeric: tabular-nums; }
+.documents { min-width: 0; }
+
+/* MARK: metrics */
+
+.stats-metrics { grid-template-columns: repeat(auto-fill, minmax(14rem, 1fr)); }
+.chart { display: flex; flex-direction: column; gap: 0.5rem; min-height: 6.5rem; }
+.sparkline { width: 100%; height: 4.5rem; }
+.sparkline polyline { fill: none; stroke: var(--accent); stroke-width: 1.5; vector-effect: non-scaling-stroke; }
+
+/* MARK: notices */
+
+.toasts { position: fixed; right: 1rem; bottom: 1rem; z-index: 50; display: flex; flex-direction: column; gap: 0.5rem; width: min(26rem, calc(100vw - 2rem)); pointer-events: none; }
+.toasts-alert { bottom: auto; top: 4.25rem; }
+.toast {
+  pointer-events: auto; display: flex; align-items: flex-start; gap: 0.75rem; justify-content: space-between;
+  padding: 0.7rem 0.9rem; border-radius: 9px; border: 1px solid var(--border);
+  background: var(--surface); color: var(--text); box-shadow: 0 8px 24px rgb(0 0 0 / 18%);
+  border-left: 4px solid var(--accent); overflow-wrap: anywhere;
+}
+.toast-success { border-left-color: var(--good); }
+.toast-error { border-left-color: var(--bad); }
+.toast-close { border: none; background: none; color: var(--muted); font-size: 1.25rem; line-height: 1; cursor: pointer; padding: 0 0.2rem; }
+
+.error-panel { border-left: 4px solid var(--bad); }
+.error-panel p { margin: 0 0 0.5rem; }
+.error-title { display: flex; gap: 0.5rem; align-items: center; color: var(--bad); }
+.error-detail { overflow-wrap: anywhere; }
+
+/* MARK: skeletons */
+
+.skeleton-block { display: flex; flex-direction: column; gap: 0.6rem; padding: 0.25rem 0; }
+.skeleton {
+  display: block; height: 1rem; width: 100%; border-radius: 5px;
+  background: linear-gradient(90deg, var(--surface-2) 25%, var(--border) 50%, var(--surface-2) 75%);
+  background-size: 200% 100%;
+  animation: shimmer 1.4s ease-in-out infinite;
+}
+.skeleton.short { width: 60%; }
+@keyframes shimmer { from { background-position: 200% 0; } to { background-position: -200% 0; } }
+@media (prefers-reduced-motion: reduce) { .skeleton { animation: none; } }
+
+/* MARK: narrow screens */
+
+@media (max-width: 56rem) {
+  .columns { grid-template-columns: minmax(0, 1fr); }
+  .split { grid-template-columns: minmax(0, 1fr); }
+  .topic-grid { grid-template-columns: minmax(0, 1fr); }
+}
+
+@media (max-width: 40rem) {
+  body { font-size: 15px; }
+  .container, .topbar-inner { padding-left: 0.85rem; padding-right: 0.85rem; }
+  .topbar-inner { gap: 0.5rem; }
+  .brand span { display: none; }
+  .session-key { display: none; }
+  .main-nav a { padding: 0.4rem 0.55rem; }
+  h1 { font-size: 1.35rem; }
+  main.container { padding-top: 1rem; }
+  .stats { grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 0.6rem; }
+  .stat { height: 6.25rem; padding: 0.65rem 0.75rem; }
+  .stat-value { font-size: 1.4rem; }
+  .tabs ul { gap: 0; }
+  .tabs a { padding: 0.45rem 0.55rem; font-size: 0.9rem; }
+  .toolbar > .field { flex: 1 1 100%; }
+  .toolbar select { max-width: none; width: 100%; }
+  .panel { padding: 0.85rem; }
+  .panel.flush { background: transparent; border: none; box-shadow: none; padding: 0; }
+  .section-head { flex-wrap: wrap; }
+  .stream-state { min-width: 0; }
+  .log { height: 60vh; font-size: 0.75rem; }
+  .log-line { grid-template-columns: minmax(0, 1fr); gap: 0; padding: 0.25rem 0.75rem; border-bottom: 1px solid rgb(255 255 255 / 6%); }
+  .log-line time { font-size: 0.7rem; }
+  .log-level { display: none; }
+  .level-warn time::after { content: " WARN"; color: #f1c552; font-weight: 700; }
+  .level-error time::after { content: " ERROR"; color: #ff8a80; font-weight: 700; }
+  .level-info time::after { content: " INFO"; color: #7cc4ff; font-weight: 700; }
+  .level-debug time::after { content: " DEBUG"; color: #a9b1bd; font-weight: 700; }
+
+  /* Tables become one card per row, each cell labelled. */
+  .table-wrap { overflow-x: visible; }
+  .table thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+  .table, .table tbody, .table tr, .table td { display: block; width: 100%; }
+  .table tr { border: 1px solid var(--border); border-radius: 8px; margin-bottom: 0.6rem; padding: 0.35rem 0.6rem; }
+  .table tbody tr:hover td { background: transparent; }
+  .table td { display: grid; grid-template-columns: 6.5rem minmax(0, 1fr); gap: 0.5rem; border: none; padding: 0.3rem 0; height: auto; }
+  .table td::before { content: attr(data-label); color: var(--muted); font-size: 0.8rem; font-weight: 650; }
+  .table .col-wide { min-width: 0; }
+  .empty-row td, .table td[colspan] { display: block; }
+  .empty-row td::before { content: none; }
+  .skeleton-row td { height: 2rem; }
+  .pager { justify-content: space-between; }
+  .subtabs ul { display: flex; }
+}
+
+"""#),
+        ("dashboard/app.js", #"""
+// @ts-check
+/**
+ * The dashboard's entry: a router over `location.hash` that shows one view at a time.
+ *
+ * Routes: `#/login`, `#/apps`, `#/apps/{app}` (overview), `#/apps/{app}/{tab}[/...]`, `#/metrics`.
+ * Each view gets a {@link ViewContext}; leaving it aborts its signal, which ends its requests,
+ * streams and timers.
+ * @module app
+ */
+import { onUnauthorized, session } from './api.js';
+import { h, notify } from './ui.js';
+import * as loginView from './views/login.js';
+import * as appsView from './views/apps.js';
+import * as appView from './views/app.js';
+import * as metricsView from './views/metrics.js';
+
+/**
+ * @typedef {object} ViewContext
+ * @property {string[]} parts the route's path segments, decoded
+ * @property {URLSearchParams} query the route's query (after `?` in the hash)
+ * @property {AbortSignal} signal aborted when the view is left
+ * @property {(milliseconds: number, tick: () => unknown) => void} every runs `tick` periodically while the view is shown and the page is visible
+ * @property {(params: Record<string, string>) => void} replaceQuery updates the hash query without showing the view again
+ * @property {(hash: string) => void} navigate
+ */
+
+const RETURN_KEY = 'picloud.returnTo';
+/** @type {AbortController | null} */
+let active = null;
+let previousParts = /** @type {string[]} */ ([]);
+let firstRender = true;
+
+/** @returns {{parts: string[], query: URLSearchParams}} */
+function parseHash() {
+  const raw = location.hash.replace(/^#\/?/, '');
+  const mark = raw.indexOf('?');
+  const path = mark < 0 ? raw : raw.slice(0, mark);
+  const parts = path.split('/').filter(Boolean).map((part) => {
+    try { return decodeURIComponent(part); } catch { return part; }
+  });
+  return { parts, query: new URLSearchParams(mark < 0 ? '' : raw.slice(mark + 1)) };
+}
+
+/** @param {string} hash */
+function navigate(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+/**
+ * Shows the session chrome (navigation, sign-out) when signed in.
+ * @param {string[]} parts
+ */
+function updateChrome(parts) {
+  const key = session.key;
+  const signedIn = Boolean(key) && parts[0] !== 'login';
+  for (const id of ['main-nav', 'session']) document.getElementById(id)?.toggleAttribute('hidden', !signedIn);
+  const label = document.getElementById('session-key');
+  if (label) label.textContent = key ? `Key ${key.slice(0, 8)}…` : '';
+  for (const link of document.querySelectorAll('#main-nav a')) {
+    const current = link instanceof HTMLElement && link.dataset.section === (parts[0] ?? 'apps');
+    if (current) link.setAttribute('aria-current', 'page'); else link.removeAttribute('aria-current');
+  }
+}
+
+function route() {
+  active?.abort();
+  const controller = new AbortController();
+  active = controller;
+  const { parts, query } = parseHash();
+
+  if (!session.key && parts[0] !== 'login') {
+    if (location.hash && location.hash !== '#/' && location.hash !== '#/login') sessionStorage.setItem(RETURN_KEY, location.hash);
+    location.replace('#/login');
+    return;
+  }
+  if (parts.length === 0) {
+    location.replace('#/apps');
+    return;
+  }
+  updateChrome(parts);
+
+  /** @type {ViewContext} */
+  const context = {
+    parts,
+    query,
+    signal: controller.signal,
+    navigate,
+    every(milliseconds, tick) {
+      const timer = setInterval(() => {
+        if (!document.hidden) Promise.resolve().then(tick).catch(() => {});
+      }, milliseconds);
+      controller.signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+    },
+    replaceQuery(params) {
+      const search = new URLSearchParams(Object.entries(params).filter(([, value]) => value !== ''));
+      const path = location.hash.split('?')[0];
+      const text = search.toString();
+      history.replaceState(null, '', text ? `${path}?${text}` : path);
+    },
+  };
+
+  const view = /** @type {HTMLElement} */ (document.getElementById('view'));
+  const sameApp = parts[0] === 'apps' && previousParts[0] === 'apps' && parts[1] !== undefined && parts[1] === previousParts[1];
+  previousParts = parts;
+  /** @type {HTMLElement | null} */
+  let focusTarget = null;
+  switch (parts[0]) {
+    case 'login':
+      focusTarget = loginView.render(view, context, () => {
+        const back = sessionStorage.getItem(RETURN_KEY);
+        sessionStorage.removeItem(RETURN_KEY);
+        navigate(back && !back.startsWith('#/login') ? back : '#/apps');
+      });
+      break;
+    case 'apps':
+      focusTarget = parts.length === 1 ? appsView.render(view, context) : appView.render(view, context, sameApp);
+      break;
+    case 'metrics':
+      focusTarget = metricsView.render(view, context);
+      break;
+    default:
+      view.replaceChildren(h('h1', { tabindex: '-1', text: 'Page not found' }),
+        h('p', null, 'Nothing lives at this address. ', h('a', { href: '#/apps', text: 'Back to the apps' })));
+      focusTarget = view.querySelector('h1');
+  }
+  if (!firstRender && focusTarget) focusTarget.focus();
+  firstRender = false;
+}
+
+function signOut() {
+  active?.abort();
+  session.clear();
+  navigate('#/login');
+}
+
+function start() {
+  onUnauthorized((error) => {
+    if (!session.key) return;
+    session.clear();
+    if (location.hash && !location.hash.startsWith('#/login')) sessionStorage.setItem(RETURN_KEY, location.hash);
+    notify(`Signed out: ${error.message}.`, 'error');
+    navigate('#/login');
+  });
+  document.getElementById('logout')?.addEventListener('click', () => {
+    signOut();
+    notify('Signed out. The key is forgotten in this tab.', 'info');
+  });
+  document.getElementById('skip-link')?.addEventListener('click', (event) => {
+    event.preventDefault();
+    const heading = document.querySelector('#view h1');
+    (heading instanceof HTMLElement ? heading : document.getElementById('main'))?.focus();
+  });
+  window.addEventListener('hashchange', route);
+  route();
+}
+
+start();
+
+"""#),
+        ("dashboard/index.html", ##"""
 <!doctype html>
 <html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>PiCloud</title></head>
-<body><main><h1>PiCloud dashboard</h1><p>Being built.</p></main></body>
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <meta name="color-scheme" content="light dark">
+  <title>PiCloud dashboard</title>
+  <link rel="icon" href="/dashboard/logo.svg" type="image/svg+xml">
+  <link rel="stylesheet" href="/dashboard/app.css">
+  <script type="module" src="/dashboard/app.js"></script>
+</head>
+<body>
+  <a class="skip-link" href="#main" id="skip-link">Skip to content</a>
+  <header class="topbar">
+    <div class="topbar-inner">
+      <a class="brand" href="#/apps"><img src="/dashboard/logo.svg" alt="" width="28" height="28"><span>PiCloud</span></a>
+      <nav class="main-nav" id="main-nav" aria-label="Main" hidden>
+        <a href="#/apps" data-section="apps">Apps</a>
+        <a href="#/metrics" data-section="metrics">Metrics</a>
+      </nav>
+      <div class="session" id="session" hidden>
+        <span class="session-key" id="session-key"></span>
+        <button type="button" class="button ghost" id="logout">Sign out</button>
+      </div>
+    </div>
+  </header>
+  <main id="main" class="container" tabindex="-1">
+    <div id="view" class="view">
+      <div class="skeleton-block" role="status" aria-label="Loading"><span class="skeleton"></span><span class="skeleton"></span></div>
+    </div>
+  </main>
+  <footer class="footer container">
+    <p>PiCloud admin · <a href="/openapi.json">API reference (OpenAPI)</a> · <a href="/metrics">Prometheus metrics</a></p>
+  </footer>
+  <div class="toasts" aria-live="polite" role="status" id="notices"></div>
+  <div class="toasts toasts-alert" role="alert" id="alerts"></div>
+  <dialog id="confirm-dialog" class="dialog" aria-labelledby="confirm-title" aria-describedby="confirm-body">
+    <form method="dialog" class="dialog-form">
+      <h2 id="confirm-title" class="dialog-title">Are you sure?</h2>
+      <div id="confirm-body" class="dialog-body"></div>
+      <div class="dialog-actions">
+        <button type="submit" value="cancel" class="button" id="confirm-cancel">Cancel</button>
+        <button type="submit" value="confirm" class="button primary" id="confirm-ok">Confirm</button>
+      </div>
+    </form>
+  </dialog>
+  <noscript><p class="container">The PiCloud dashboard needs JavaScript.</p></noscript>
+</body>
 </html>
+
+"""##),
+        ("dashboard/logo.svg", ##"""
+<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" fill="#3446c8"/><path d="M9.5 22.5h13.2a4.8 4.8 0 0 0 .6-9.56A6.5 6.5 0 0 0 10.9 11a5.8 5.8 0 0 0-1.4 11.5z" fill="#fff"/><path d="M13 15.2h6M13 18.2h4" stroke="#3446c8" stroke-width="1.8" stroke-linecap="round"/></svg>
+
+"""##),
+        ("dashboard/metrics.js", #"""
+// @ts-check
+/**
+ * Reading Prometheus' text format and estimating quantiles from histogram buckets, the way
+ * PromQL's `histogram_quantile` does (linear interpolation inside the bucket).
+ * @module metrics
+ */
+
+/**
+ * @typedef {object} Sample
+ * @property {Record<string, string>} labels
+ * @property {number} value
+ */
+
+/**
+ * Parses the text format into samples by metric name (comments and malformed lines skipped).
+ * @param {string} text
+ * @returns {Map<string, Sample[]>}
+ */
+export function parsePrometheus(text) {
+  /** @type {Map<string, Sample[]>} */
+  const metrics = new Map();
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (!match) continue;
+    /** @type {Record<string, string>} */
+    const labels = {};
+    if (match[2]) {
+      for (const pair of match[2].slice(1, -1).matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+        labels[pair[1]] = pair[2].replace(/\\(.)/g, (_, c) => (c === 'n' ? '\n' : c));
+      }
+    }
+    const value = match[3] === '+Inf' ? Infinity : match[3] === '-Inf' ? -Infinity : Number(match[3]);
+    if (Number.isNaN(value) && match[3] !== 'NaN') continue;
+    const list = metrics.get(match[1]) ?? [];
+    list.push({ labels, value });
+    metrics.set(match[1], list);
+  }
+  return metrics;
+}
+
+/**
+ * The sum of a metric over all its label sets (null when it is absent).
+ * @param {Map<string, Sample[]>} metrics
+ * @param {string} name
+ */
+export function total(metrics, name) {
+  const samples = metrics.get(name);
+  if (!samples) return null;
+  return samples.reduce((sum, sample) => sum + sample.value, 0);
+}
+
+/**
+ * @typedef {object} Bucket
+ * @property {number} le upper bound (Infinity for the last)
+ * @property {number} count cumulative count
+ */
+
+/**
+ * The cumulative buckets of histogram `name`, summed over other labels, by increasing bound.
+ * @param {Map<string, Sample[]>} metrics
+ * @param {string} name the histogram's name without `_bucket`
+ * @returns {Bucket[]}
+ */
+export function buckets(metrics, name) {
+  /** @type {Map<number, number>} */
+  const byBound = new Map();
+  for (const sample of metrics.get(`${name}_bucket`) ?? []) {
+    const text = sample.labels.le;
+    if (text === undefined) continue;
+    const le = text === '+Inf' ? Infinity : Number(text);
+    if (Number.isNaN(le)) continue;
+    byBound.set(le, (byBound.get(le) ?? 0) + sample.value);
+  }
+  return [...byBound.entries()].sort((a, b) => a[0] - b[0]).map(([le, count]) => ({ le, count }));
+}
+
+/**
+ * Bucket counts of `now` minus those of `before` (the observations in between).
+ * @param {Bucket[]} now
+ * @param {Bucket[]} before
+ * @returns {Bucket[]}
+ */
+export function bucketDelta(now, before) {
+  const old = new Map(before.map((bucket) => [bucket.le, bucket.count]));
+  return now.map((bucket) => ({ le: bucket.le, count: Math.max(0, bucket.count - (old.get(bucket.le) ?? 0)) }));
+}
+
+/**
+ * @typedef {object} Quantile
+ * @property {number} value seconds
+ * @property {boolean} aboveLargestBucket the quantile lies beyond the last finite bound (value is that bound)
+ * @property {number} count observations it is computed from
+ */
+
+/**
+ * The q-quantile (0..1) estimated from cumulative buckets; null without observations.
+ * @param {number} q
+ * @param {Bucket[]} list
+ * @returns {Quantile | null}
+ */
+export function quantile(q, list) {
+  if (list.length === 0) return null;
+  const count = list[list.length - 1].count;
+  if (!(count > 0)) return null;
+  const rank = q * count;
+  for (let index = 0; index < list.length; index += 1) {
+    const bucket = list[index];
+    if (bucket.count < rank) continue;
+    const lowerBound = index === 0 ? 0 : list[index - 1].le;
+    const lowerCount = index === 0 ? 0 : list[index - 1].count;
+    if (bucket.le === Infinity) {
+      return { value: lowerBound, aboveLargestBucket: true, count };
+    }
+    const inBucket = bucket.count - lowerCount;
+    const value = inBucket > 0 ? lowerBound + (bucket.le - lowerBound) * ((rank - lowerCount) / inBucket) : bucket.le;
+    return { value, aboveLargestBucket: false, count };
+  }
+  return null;
+}
+
+"""#),
+        ("dashboard/ui.js", #"""
+// @ts-check
+/**
+ * Small DOM helpers shared by the views: element building, formatting, tables that update in
+ * place, pagers, the confirmation dialog, notices and error panels. No inline styles anywhere
+ * (the page's Content-Security-Policy forbids them): appearance comes from classes in app.css.
+ * @module ui
+ */
+import { ApiError } from './api.js';
+
+/**
+ * @typedef {string | number | Node | null | undefined | false} Child
+ * @typedef {Record<string, any>} Attributes
+ */
+
+/**
+ * Builds an element. `class`, `text`, `on<event>` (functions), `dataset`, booleans and strings.
+ * @param {string} tag
+ * @param {Attributes | null} [attributes]
+ * @param {...(Child | Child[])} children
+ * @returns {HTMLElement}
+ */
+export function h(tag, attributes, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes ?? {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === 'class') element.className = Array.isArray(value) ? value.filter(Boolean).join(' ') : value;
+    else if (name === 'text') element.textContent = String(value);
+    else if (name === 'dataset') Object.assign(element.dataset, value);
+    else if (name.startsWith('on') && typeof value === 'function') element.addEventListener(name.slice(2), value);
+    else if (value === true) element.setAttribute(name, '');
+    else element.setAttribute(name, String(value));
+  }
+  append(element, children);
+  return element;
+}
+
+/** @param {Node} parent @param {(Child | Child[])[]} children */
+function append(parent, children) {
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    parent.appendChild(typeof child === 'object' ? child : document.createTextNode(String(child)));
+  }
+}
+
+/** SVG icons drawn with strokes in currentColor (decorative: aria-hidden). */
+const ICONS = {
+  globe: 'M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18M3 12h18M12 3c2.5 2.6 3.8 5.6 3.8 9s-1.3 6.4-3.8 9c-2.5-2.6-3.8-5.6-3.8-9s1.3-6.4 3.8-9',
+  lock: 'M6 11h12v10H6zM8.5 11V7.5a3.5 3.5 0 0 1 7 0V11',
+  refresh: 'M20 11a8 8 0 1 0-2.3 5.7M20 4v7h-7',
+  alert: 'M12 3l10 18H2zM12 10v5M12 18v.01',
+};
+
+/**
+ * @param {keyof typeof ICONS} name
+ * @returns {SVGSVGElement}
+ */
+export function icon(name) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('focusable', 'false');
+  svg.setAttribute('class', 'icon');
+  const path = document.createElementNS(ns, 'path');
+  path.setAttribute('d', ICONS[name]);
+  svg.appendChild(path);
+  return svg;
+}
+
+// MARK: formatting
+
+/**
+ * A Date from an ISO string, epoch seconds (files) or epoch milliseconds.
+ * @param {string | number | null | undefined} value
+ */
+export function toDate(value) {
+  if (value === null || value === undefined || value === '') return null;
+  if (typeof value === 'number') return new Date(value < 1e11 ? value * 1000 : value);
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? null : date;
+}
+
+/** @param {Date} date */
+export function absoluteTime(date) {
+  const pad = (/** @type {number} */ n) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+}
+
+/** @param {Date} date @param {Date} [now] */
+export function relativeTime(date, now = new Date()) {
+  const seconds = Math.round((now.getTime() - date.getTime()) / 1000);
+  const future = seconds < 0;
+  const s = Math.abs(seconds);
+  let text;
+  if (s < 5) return 'just now';
+  if (s < 60) text = `${s} s`;
+  else if (s < 3600) text = `${Math.floor(s / 60)} min`;
+  else if (s < 86400) text = `${Math.floor(s / 3600)} h`;
+  else text = `${Math.floor(s / 86400)} d`;
+  return future ? `in ${text}` : `${text} ago`;
+}
+
+/**
+ * A `<time>` showing a relative time, with the exact local time as its title.
+ * @param {string | number | null | undefined} value
+ * @param {{absolute?: boolean}} [options] show the exact time as the text
+ */
+export function timeElement(value, options = {}) {
+  const date = toDate(value);
+  if (!date) return h('span', { class: 'muted', text: '—' });
+  return h('time', { datetime: date.toISOString(), title: absoluteTime(date), text: options.absolute ? absoluteTime(date) : relativeTime(date) });
+}
+
+/** @param {number} bytes */
+export function formatBytes(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+/** @param {number} value */
+export function formatNumber(value) {
+  return new Intl.NumberFormat('en', { maximumFractionDigits: 1 }).format(value);
+}
+
+/** @param {number} seconds */
+export function formatDuration(seconds) {
+  if (seconds < 0.001) return `${(seconds * 1e6).toFixed(0)} µs`;
+  if (seconds < 1) return `${(seconds * 1000).toFixed(seconds < 0.01 ? 2 : 1)} ms`;
+  return `${seconds.toFixed(2)} s`;
+}
+
+/** @param {unknown} value @param {number} [indent] */
+export function json(value, indent) {
+  try { return JSON.stringify(value, null, indent) ?? 'null'; } catch { return String(value); }
+}
+
+/**
+ * A value as code; long ones are cut, with the whole value in an expandable block.
+ * @param {unknown} value
+ * @param {number} [limit]
+ */
+export function jsonPreview(value, limit = 120) {
+  const compact = json(value);
+  if (compact.length <= limit) return h('code', { class: 'value', text: compact });
+  return h('details', { class: 'value-details' },
+    h('summary', null, h('code', { class: 'value', text: `${compact.slice(0, limit)}…` })),
+    h('pre', { class: 'code-block', text: json(value, 2) }));
+}
+
+// MARK: notices and errors
+
+/**
+ * A short notice at the bottom of the page, read by screen readers.
+ * @param {string} message
+ * @param {'info' | 'success' | 'error'} [kind]
+ */
+export function notify(message, kind = 'info') {
+  const region = document.getElementById(kind === 'error' ? 'alerts' : 'notices');
+  if (!region) return;
+  const item = h('div', { class: `toast toast-${kind}` }, h('span', { text: message }),
+    h('button', { type: 'button', class: 'toast-close', 'aria-label': 'Dismiss', text: '×', onclick: () => item.remove() }));
+  region.appendChild(item);
+  while (region.children.length > 3) region.firstElementChild?.remove();
+  setTimeout(() => item.remove(), kind === 'error' ? 12000 : 5000);
+}
+
+/**
+ * What to tell a person about an error (a 403 names the missing scope).
+ * @param {unknown} error
+ * @returns {{title: string, detail: string}}
+ */
+export function describeError(error) {
+  if (error instanceof ApiError) {
+    if (error.status === 403) {
+      return {
+        title: error.scope ? `Missing permission: this key lacks the “${error.scope}” scope` : 'Missing permission',
+        detail: `${error.message}. Sign in with a key that has it.`,
+      };
+    }
+    if (error.status === 0) return { title: 'Server unreachable', detail: error.message };
+    if (error.status === 404) return { title: 'Not found', detail: error.message };
+    return { title: `Error ${error.status} (${error.code})`, detail: error.message };
+  }
+  return { title: 'Something went wrong', detail: error instanceof Error ? error.message : String(error) };
+}
+
+/**
+ * An error panel (role=alert) with an optional retry button.
+ * @param {unknown} error
+ * @param {() => void} [retry]
+ */
+export function errorPanel(error, retry) {
+  const { title, detail } = describeError(error);
+  return h('div', { class: 'panel error-panel', role: 'alert' },
+    h('p', { class: 'error-title' }, icon('alert'), h('strong', { text: title })),
+    h('p', { class: 'error-detail', text: detail }),
+    retry ? h('button', { type: 'button', class: 'button', onclick: retry, text: 'Try again' }) : null);
+}
+
+/**
+ * Tells about a failed action in a notice.
+ * @param {unknown} error
+ * @param {string} what e.g. "Replay failed"
+ */
+export function notifyError(error, what) {
+  const { title, detail } = describeError(error);
+  notify(`${what}: ${title}. ${detail}`, 'error');
+}
+
+// MARK: loading states
+
+/**
+ * Placeholder lines of fixed height while something loads.
+ * @param {number} lines
+ * @param {string} [label]
+ */
+export function skeleton(lines = 3, label = 'Loading…') {
+  return h('div', { class: 'skeleton-block', role: 'status', 'aria-label': label },
+    Array.from({ length: lines }, (_, index) => h('span', { class: ['skeleton', index % 3 === 2 && 'short'] })));
+}
+
+// MARK: tables
+
+/**
+ * @template T
+ * @typedef {object} Column
+ * @property {string} label
+ * @property {(item: T) => Child | Child[]} render
+ * @property {string} [class]
+ */
+
+/**
+ * @template T
+ * @typedef {object} LiveTable
+ * @property {HTMLElement} element the wrapper to insert
+ * @property {(items: T[]) => void} update show these rows (rows with the same key and content stay as they are)
+ * @property {() => void} loading show placeholder rows
+ */
+
+/**
+ * A table whose rows are kept by key, so a refresh does not lose focus, open details or scroll.
+ * On narrow screens each row becomes a card (labels from `data-label`).
+ * @template T
+ * @param {{caption: string, columns: Column<T>[], key: (item: T) => string, empty: string, rowClass?: (item: T) => string, captionHidden?: boolean}} spec
+ * @returns {LiveTable<T>}
+ */
+export function liveTable(spec) {
+  const tbody = h('tbody');
+  const table = h('table', { class: 'table' },
+    h('caption', { class: spec.captionHidden ? 'visually-hidden' : '', text: spec.caption }),
+    h('thead', null, h('tr', null, spec.columns.map((column) => h('th', { scope: 'col', class: column.class, text: column.label })))),
+    tbody);
+  /** @type {Map<string, HTMLElement>} */
+  const rows = new Map();
+  const element = h('div', { class: 'table-wrap' }, table);
+
+  /** @param {T} item */
+  function buildRow(item) {
+    return h('tr', { class: spec.rowClass?.(item), dataset: { key: spec.key(item) } },
+      spec.columns.map((column) => h('td', { class: column.class, dataset: { label: column.label } }, h('div', { class: 'cell' }, column.render(item)))));
+  }
+
+  return {
+    element,
+    loading() {
+      rows.clear();
+      tbody.replaceChildren(...Array.from({ length: 3 }, () => h('tr', { class: 'skeleton-row', 'aria-hidden': 'true' },
+        spec.columns.map((column) => h('td', { dataset: { label: column.label } }, h('span', { class: 'skeleton' }))))));
+      table.setAttribute('aria-busy', 'true');
+    },
+    update(items) {
+      table.removeAttribute('aria-busy');
+      if (items.length === 0) {
+        rows.clear();
+        tbody.replaceChildren(h('tr', { class: 'empty-row' }, h('td', { colspan: spec.columns.length, text: spec.empty })));
+        return;
+      }
+      for (const child of [...tbody.children]) {
+        if (!(child instanceof HTMLElement) || !child.dataset.key) child.remove();
+      }
+      /** @type {Map<string, HTMLElement>} */
+      const next = new Map();
+      for (const item of items) {
+        const key = spec.key(item);
+        const signature = json(item);
+        let row = rows.get(key);
+        if (!row || row.dataset.signature !== signature) {
+          const fresh = buildRow(item);
+          fresh.dataset.signature = signature;
+          if (row) row.replaceWith(fresh);
+          row = fresh;
+        }
+        next.set(key, row);
+      }
+      let cursor = tbody.firstElementChild;
+      for (const row of next.values()) {
+        if (row === cursor) cursor = cursor.nextElementSibling;
+        else tbody.insertBefore(row, cursor);
+      }
+      for (const [key, row] of rows) if (!next.has(key) && row.parentNode) row.remove();
+      rows.clear();
+      for (const [key, row] of next) rows.set(key, row);
+    },
+  };
+}
+
+// MARK: pagers
+
+/**
+ * Previous/next over cursor pages. `load(cursor)` shows a page and resolves with the cursor of
+ * the next one (null on the last page). Buttons stay enabled while a page loads (disabling a
+ * focused button would drop focus); a click during a load is ignored.
+ * @param {string} label what is paged, e.g. "Keys"
+ * @param {(cursor: string | null) => Promise<string | null>} load
+ */
+export function pager(label, load) {
+  /** @type {(string | null)[]} */
+  const cursors = [null];
+  let index = 0;
+  /** @type {string | null} */
+  let nextCursor = null;
+  let busy = false;
+  const previous = h('button', { type: 'button', class: 'button', text: '← Previous', disabled: true });
+  const next = h('button', { type: 'button', class: 'button', text: 'Next →', disabled: true });
+  const status = h('span', { class: 'pager-status', 'aria-live': 'polite', text: 'Page 1' });
+  const element = h('nav', { class: 'pager', 'aria-label': `${label} pages` }, previous, status, next);
+
+  async function show() {
+    busy = true;
+    const hadFocus = document.activeElement;
+    try {
+      nextCursor = await load(cursors[index]);
+    } catch {
+      nextCursor = null;
+    } finally {
+      busy = false;
+      status.textContent = `Page ${index + 1}`;
+      previous.toggleAttribute('disabled', index === 0);
+      next.toggleAttribute('disabled', nextCursor === null);
+      if (hadFocus === next && next.hasAttribute('disabled') && index > 0) previous.focus();
+      if (hadFocus === previous && previous.hasAttribute('disabled') && nextCursor !== null) next.focus();
+    }
+  }
+  previous.addEventListener('click', () => {
+    if (busy || index === 0) return;
+    index -= 1;
+    show();
+  });
+  next.addEventListener('click', () => {
+    if (busy || nextCursor === null) return;
+    cursors.length = index + 1;
+    cursors.push(nextCursor);
+    index += 1;
+    show();
+  });
+  return {
+    element,
+    /** Back to the first page (after a filter changed). */
+    reset() { cursors.length = 1; index = 0; return show(); },
+    /** The same page again (a periodic refresh); skipped while a page loads. */
+    reload() { return busy ? Promise.resolve() : show(); },
+  };
+}
+
+// MARK: confirmation dialog
+
+/**
+ * Asks for confirmation in the page's modal `<dialog>`. Focus starts on Cancel and returns to
+ * where it was; Escape cancels.
+ * @param {{title: string, body: Child | Child[], confirm: string, danger?: boolean}} options
+ * @returns {Promise<boolean>}
+ */
+export function confirmDialog(options) {
+  const dialog = /** @type {HTMLDialogElement} */ (document.getElementById('confirm-dialog'));
+  const title = /** @type {HTMLElement} */ (document.getElementById('confirm-title'));
+  const body = /** @type {HTMLElement} */ (document.getElementById('confirm-body'));
+  const ok = /** @type {HTMLButtonElement} */ (document.getElementById('confirm-ok'));
+  const cancel = /** @type {HTMLButtonElement} */ (document.getElementById('confirm-cancel'));
+  const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+  title.textContent = options.title;
+  body.replaceChildren();
+  append(body, [options.body].flat().map((part) => (typeof part === 'string' ? h('p', { text: part }) : part)));
+  ok.textContent = options.confirm;
+  ok.className = options.danger ? 'button danger' : 'button primary';
+  dialog.returnValue = '';
+  return new Promise((resolve) => {
+    dialog.addEventListener('close', () => {
+      resolve(dialog.returnValue === 'confirm');
+      if (opener && opener.isConnected) opener.focus();
+    }, { once: true });
+    dialog.showModal();
+    cancel.focus();
+  });
+}
+
+/**
+ * The heading a section of an app starts with (focused when moving between sections), with
+ * optional actions on the same line.
+ * @param {string} text
+ * @param {...Child} extra
+ */
+export function sectionHead(text, ...extra) {
+  return h('div', { class: 'section-head' }, h('h2', { id: 'section-title', tabindex: '-1', text }), ...extra);
+}
+
+"""#),
+        ("dashboard/views/app.js", #"""
+// @ts-check
+/**
+ * One app: its name and current version, the section links, and the chosen section.
+ * @module views/app
+ */
+import { api, appPath } from '../api.js';
+import { h } from '../ui.js';
+import * as overview from './overview.js';
+import * as endpoints from './endpoints.js';
+import * as triggers from './triggers.js';
+import * as topics from './topics.js';
+import * as deliveries from './deliveries.js';
+import * as logs from './logs.js';
+import * as data from './data.js';
+
+/**
+ * @typedef {object} SectionContext
+ * @property {string} app
+ * @property {string[]} rest the route segments after the section name
+ * @property {(version: number | null) => void} setVersion updates the version badge of the header
+ */
+
+/**
+ * @typedef {object} Section
+ * @property {string} label
+ * @property {(root: HTMLElement, context: import('../app.js').ViewContext, section: SectionContext) => void} render
+ */
+
+/** @type {Record<string, Section>} */
+const SECTIONS = {
+  overview: { label: 'Overview', render: overview.render },
+  endpoints: { label: 'Endpoints', render: endpoints.render },
+  triggers: { label: 'Triggers', render: triggers.render },
+  topics: { label: 'Topics', render: topics.render },
+  deliveries: { label: 'Outbox & dead letters', render: deliveries.render },
+  logs: { label: 'Logs', render: logs.render },
+  data: { label: 'Data', render: data.render },
+};
+
+/** Versions seen, so the header shows one at once when moving between sections. @type {Map<string, number | null>} */
+const knownVersions = new Map();
+
+/**
+ * @param {HTMLElement} root
+ * @param {import('../app.js').ViewContext} context
+ * @param {boolean} sameApp the previous view was a section of this app (focus the section heading)
+ * @returns {HTMLElement} what to focus
+ */
+export function render(root, context, sameApp) {
+  const app = context.parts[1];
+  const name = SECTIONS[context.parts[2] ?? 'overview'] ? (context.parts[2] ?? 'overview') : null;
+  const version = h('span', { class: 'badge badge-version app-version', id: 'app-version', 'aria-live': 'polite' });
+  /** @param {number | null | undefined} value */
+  const setVersion = (value) => {
+    if (value === undefined) { version.textContent = '…'; return; }
+    knownVersions.set(app, value);
+    version.textContent = value === null ? 'not deployed' : `v${value}`;
+    version.setAttribute('title', value === null ? 'No deployment yet' : `Deployment version ${value} is serving`);
+  };
+  setVersion(knownVersions.get(app));
+
+  const heading = h('h1', { tabindex: '-1', class: 'app-title' }, h('span', { class: 'visually-hidden', text: 'App ' }), app);
+  const tabs = h('nav', { class: 'tabs', 'aria-label': `Sections of ${app}` },
+    h('ul', null, Object.entries(SECTIONS).map(([key, section]) => h('li', null,
+      h('a', { href: `#/apps/${encodeURIComponent(app)}/${key}`, 'aria-current': key === name ? 'page' : null, dataset: { section: key }, text: section.label })))));
+  const content = h('section', { class: 'section', 'aria-labelledby': 'section-title' });
+  root.replaceChildren(
+    h('div', { class: 'page-head' },
+      h('p', { class: 'crumbs' }, h('a', { href: '#/apps', text: 'Apps' }), ' / '),
+      h('div', { class: 'title-row' }, heading, version)),
+    tabs,
+    content);
+
+  if (!name) {
+    content.append(h('h2', { id: 'section-title', tabindex: '-1', text: 'No such section' }),
+      h('p', null, h('a', { href: `#/apps/${encodeURIComponent(app)}`, text: 'Go to the overview' })));
+  } else {
+    SECTIONS[name].render(content, context, { app, rest: context.parts.slice(3), setVersion });
+  }
+
+  api.get(appPath(app), { signal: context.signal })
+    .then((info) => setVersion(info.current_version ?? null))
+    .catch(() => { if (!knownVersions.has(app)) version.textContent = '?'; });
+
+  const sectionHeading = content.querySelector('h2');
+  return sameApp && sectionHeading instanceof HTMLElement ? sectionHeading : heading;
+}
+
+
+"""#),
+        ("dashboard/views/apps.js", #"""
+// @ts-check
+/**
+ * The apps the key may see, with their current deployment.
+ * @module views/apps
+ */
+import { api } from '../api.js';
+import { errorPanel, h, skeleton, timeElement } from '../ui.js';
+
+/**
+ * @param {HTMLElement} root
+ * @param {import('../app.js').ViewContext} context
+ * @returns {HTMLElement} what to focus
+ */
+export function render(root, context) {
+  const heading = h('h1', { tabindex: '-1', text: 'Apps' });
+  const list = h('div', { class: 'app-grid', 'aria-live': 'polite' }, skeleton(4, 'Loading apps'));
+  root.replaceChildren(h('div', { class: 'page-head' }, heading), list);
+
+  async function load() {
+    try {
+      const { items } = await api.get('/admin/apps', { signal: context.signal });
+      if (items.length === 0) {
+        list.replaceChildren(h('div', { class: 'panel empty' },
+          h('p', { text: 'No apps yet.' }),
+          h('p', { class: 'muted' }, 'Deploy one with ', h('code', { text: 'picloud deploy DIR' }), ', or start the server with ', h('code', { text: '--deploy DIR' }), '.')));
+        return;
+      }
+      list.replaceChildren(h('ul', { class: 'cards', 'aria-label': 'Apps' }, items.map((/** @type {any} */ app) => h('li', { class: 'card app-card' },
+        h('h2', { class: 'card-title' }, h('a', { href: `#/apps/${encodeURIComponent(app.name)}`, class: 'stretched', text: app.name })),
+        h('dl', { class: 'facts' },
+          h('div', null, h('dt', { text: 'Deployment' }), h('dd', null, app.current_version == null ? h('span', { class: 'muted', text: 'none yet' }) : h('span', { class: 'badge badge-version', text: `v${app.current_version}` }))),
+          h('div', null, h('dt', { text: 'Endpoints' }), h('dd', { text: String(app.endpoints ?? 0) })),
+          h('div', null, h('dt', { text: 'Created' }), h('dd', null, timeElement(app.created_at))))))));
+    } catch (error) {
+      if (!context.signal.aborted) list.replaceChildren(errorPanel(error, load));
+    }
+  }
+  load();
+  return heading;
+}
+
+"""#),
+        ("dashboard/views/data.js", #"""
+// @ts-check
+/**
+ * Browsing an app's data a page at a time: kv entries (by key prefix), document collections and
+ * files (by path prefix). Read-only.
+ * @module views/data
+ */
+import { api, appPath, query, request } from '../api.js';
+import { errorPanel, formatBytes, h, jsonPreview, liveTable, notifyError, pager, sectionHead, skeleton, timeElement } from '../ui.js';
+
+const PAGE = 25;
+
+/**
+ * @param {HTMLElement} root
+ * @param {import('../app.js').ViewContext} context
+ * @param {import('./app.js').SectionContext} section
+ */
+export function render(root, context, section) {
+  const { app } = section;
+  const kind = ['kv', 'docs', 'files'].includes(section.rest[0]) ? section.rest[0] : 'kv';
+  const base = `#/apps/${encodeURIComponent(app)}/data`;
+  const labels = { kv: 'Key-value', docs: 'Documents', files: 'Files' };
+  const subnav = h('nav', { class: 'subtabs', 'aria-label': 'Kind of data' },
+    h('ul', null, Object.entries(labels).map(([key, label]) => h('li', null,
+      h('a', { href: `${base}/${key}`, 'aria-current': key === kind ? 'page' : null, text: label })))));
+  const body = h('div', { class: 'data-body' });
+  root.replaceChildren(sectionHead('Data'), subnav, body);
+  if (kind === 'kv') kvBrowser(body, context, app);
+  else if (kind === 'docs') docsBrowser(body, context, app, section.rest[1] ?? null, `${base}/docs`);
+  else filesBrowser(body, context, app);
+}
+
+/**
+ * A prefix filter form.
+ * @param {string} id
+ * @param {string} label
+ * @param {string} value
+ * @param {(prefix: string) => void} apply
+ */
+function prefixForm(id, label, value, apply) {
+  const input = /** @type {HTMLInputElement} */ (h('input', { id, type: 'search', value, autocomplete: 'off', spellcheck: 'false' }));
+  const form = h('form', { class: 'toolbar', role: 'search', 'aria-label': label },
+    h('div', { class: 'field grow' }, h('label', { for: id, text: label }), input),
+    h('div', { class: 'field field-button' }, h('button', { type: 'submit', class: 'button', text: 'Filter' })));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    apply(input.value);
+  });
+  return form;
+}
+
+/** @param {HTMLElement} root @param {import('../app.js').ViewContext} context @param {string} app */
+function kvBrowser(root, context, app) {
+  let prefix = context.query.get('prefix') ?? '';
+  const table = liveTable({
+    caption: 'Key-value entries, by key',
+    captionHidden: true,
+    key: (/** @type {any} */ item) => item.key,
+    empty: 'No keys here.',
+    columns: [
+      { label: 'Key', render: (item) => h('code', { class: 'break', text: item.key }) },
+      { label: 'Value', class: 'col-wide', render: (item) => jsonPreview(item.value, 100) },
+      { label: 'Updated', render: (item) => timeElement(item.updated_at) },
+      { label: 'Expires', render: (item) => (item.expires_at ? timeElement(item.expires_at) : h('span', { class: 'muted', text: 'never' })) },
+    ],
+  });
+  table.loading();
+  const body = h('div', { class: 'panel flush' }, table.element);
+  const pages = pager('Keys', async (cursor) => {
+    try {
+      const page = await api.get(appPath(app, 'kv') + query({ prefix, after: cursor, limit: PAGE }), { signal: context.signal });
+      body.replaceChildren(table.element);
+      table.update(page.items);
+      return page.next ?? null;
+    } catch (error) {
+      if (!context.signal.aborted) body.replaceChildren(errorPanel(error, () => pages.reload()));
+      return null;
+    }
+  });
+  root.replaceChildren(prefixForm('kv-prefix', 'Keys starting with', prefix, (value) => {
+    prefix = value;
+    context.replaceQuery({ prefix });
+    table.loading();
+    pages.reset();
+  }), body, pages.element);
+  pages.reset();
+}
+
+/**
+ * @param {HTMLElement} root @param {import('../app.js').ViewContext} context @param {string} app
+ * @param {string | null} collection @param {string} base
+ */
+function docsBrowser(root, context, app, collection, base) {
+  const collections = h('nav', { class: 'collections', 'aria-label': 'Collections' }, skeleton(3, 'Loading collections'));
+  const documents = h('div', { class: 'documents' });
+  root.replaceChildren(h('div', { class: 'split' }, collections, documents));
+
+  (async () => {
+    try {
+      const { items } = await api.get(appPath(app, 'docs'), { signal: context.signal });
+      if (items.length === 0) {
+        collections.replaceChildren(h('p', { class: 'muted', text: 'No collections yet.' }));
+        return;
+      }
+      collections.replaceChildren(h('h3', { text: 'Collections' }), h('ul', null, items.map((/** @type {any} */ item) => h('li', null,
+        h('a', { href: `${base}/${encodeURIComponent(item.name)}`, 'aria-current': item.name === collection ? 'page' : null },
+          h('span', { text: item.name }), h('span', { class: 'count', text: String(item.count), 'aria-label': `${item.count} documents` }))))));
+    } catch (error) {
+      if (!context.signal.aborted) collections.replaceChildren(errorPanel(error));
+    }
+  })();
+
+  if (!collection) {
+    documents.replaceChildren(h('p', { class: 'muted empty-note', text: 'Choose a collection to browse its documents.' }));
+    return;
+  }
+  const table = liveTable({
+    caption: `Documents of ${collection}`,
+    key: (/** @type {any} */ item) => String(item.id ?? item._id ?? json(item)),
+    empty: 'This collection is empty.',
+    columns: [
+      { label: 'Id', render: (item) => h('code', { class: 'break', text: String(item.id ?? '—') }) },
+      { label: 'Document', class: 'col-wide', render: (item) => jsonPreview(item, 140) },
+    ],
+  });
+  table.loading();
+  const body = h('div', { class: 'panel flush' }, table.element);
+  const pages = pager('Documents', async (cursor) => {
+    try {
+      const page = await api.get(appPath(app, 'docs', collection) + query({ after: cursor, limit: PAGE }), { signal: context.signal });
+      body.replaceChildren(table.element);
+      table.update(page.items);
+      return page.next ?? null;
+    } catch (error) {
+      if (!context.signal.aborted) body.replaceChildren(errorPanel(error, () => pages.reload()));
+      return null;
+    }
+  });
+  documents.replaceChildren(body, pages.element);
+  pages.reset();
+}
+
+/** @param {unknown} value */
+function json(value) {
+  return JSON.stringify(value);
+}
+
+/** @param {HTMLElement} root @param {import('../app.js').ViewContext} context @param {string} app */
+function filesBrowser(root, context, app) {
+  let prefix = context.query.get('prefix') ?? '';
+  const table = liveTable({
+    caption: 'Files, by path',
+    captionHidden: true,
+    key: (/** @type {any} */ item) => item.path,
+    empty: 'No files here.',
+    columns: [
+      { label: 'Path', class: 'col-wide', render: (item) => h('code', { class: 'break', text: item.path }) },
+      { label: 'Size', render: (item) => formatBytes(item.size) },
+      { label: 'Type', render: (item) => h('code', { text: item.content_type }) },
+      { label: 'Updated', render: (item) => timeElement(item.updated_at) },
+      { label: 'Download', render: (item) => h('button', { type: 'button', class: 'button small', 'aria-label': `Download ${item.path}`, text: 'Download', onclick: () => download(item.path) }) },
+    ],
+  });
+  table.loading();
+  const body = h('div', { class: 'panel flush' }, table.element);
+  const pages = pager('Files', async (cursor) => {
+    try {
+      const { items } = await api.get(appPath(app, 'files') + query({ prefix, after: cursor, limit: PAGE }), { signal: context.signal });
+      body.replaceChildren(table.element);
+      table.update(items);
+      return items.length === PAGE ? items[items.length - 1].path : null;
+    } catch (error) {
+      if (!context.signal.aborted) body.replaceChildren(errorPanel(error, () => pages.reload()));
+      return null;
+    }
+  });
+
+  /**
+   * The admin API needs the key in a header, so the file is fetched and saved from a blob.
+   * @param {string} path
+   */
+  async function download(path) {
+    try {
+      const encoded = path.split('/').map(encodeURIComponent).join('/');
+      const response = await request(`${appPath(app, 'files')}/${encoded}`, { raw: true, signal: context.signal, headers: { Accept: '*/*' } });
+      const url = URL.createObjectURL(await response.blob());
+      const link = h('a', { href: url, download: path.split('/').pop() || 'file', class: 'visually-hidden' });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    } catch (error) {
+      if (!context.signal.aborted) notifyError(error, `Could not download ${path}`);
+    }
+  }
+
+  root.replaceChildren(prefixForm('files-prefix', 'Paths starting with', prefix, (value) => {
+    prefix = value;
+    context.replaceQuery({ prefix });
+    table.loading();
+    pages.reset();
+  }), body, pages.element);
+  pages.reset();
+}
+
+"""#),
+        ("dashboard/views/deliveries.js", #"""
+// @ts-check
+/**
+ * Dead letters (deliveries that used up their attempts: replay or purge them) and the outbox
+ * (events waiting for delivery), filtered by trigger or handler, refreshed every few seconds.
+ * @module views/deliveries
+ */
+import { api, appPath, query } from '../api.js';
+import { confirmDialog, errorPanel, h, jsonPreview, liveTable, notify, notifyError, pager, sectionHead, timeElement } from '../ui.js';
+
+const PAGE = 50;
+const REFRESH_MS = 3000;
+
+/** @param {string} status */
+function statusBadge(status) {
+  const labels = /** @type {Record<string, string>} */ ({ due: 'due', running: 'running', waiting_retry: 'waiting to retry' });
+  return h('span', { class: `badge status-${status}`, text: labels[status] ?? status });
+}
+
+/** @param {string | null | undefined} text */
+function errorText(text) {
+  if (!text) return h('span', { class: 'muted', text: '—' });
+  const firstLine = text.split('\n')[0];
+  if (firstLine.length <= 160 && firstLine === text) return h('pre', { class: 'error-text', text });
+  return h('details', { class: 'value-details' }, h('summary', null, h('span', { class: 'error-text', text: firstLine.length > 160 ? `${firstLine.slice(0, 160)}…` : firstLine })),
+    h('pre', { class: 'code-block', text }));
+}
+
+/**
+ * @param {HTMLElement} root
+ * @param {import('../app.js').ViewContext} context
+ * @param {import('./app.js').SectionContext} section
+ */
+export function render(root, context, section) {
+  const { app } = section;
+  const filter = { trigger: context.query.get('trigger') ?? '', handler: context.query.get('handler') ?? '' };
+
+  // Filters
+  const triggerSelect = /** @type {HTMLSelectElement} */ (h('select', { id: 'filter-trigger', name: 'trigger' }, h('option', { value: '', text: 'Any trigger' })));
+  const handlerSelect = /** @type {HTMLSelectElement} */ (h('select', { id: 'filter-handler', name: 'handler' }, h('option', { value: '', text: 'Any handler' })));
+  const autoRefresh = /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', id: 'auto-refresh', checked: true }));
+  const filterForm = h('form', { class: 'toolbar', 'aria-label': 'Filter deliveries' },
+    h('div', { class: 'field' }, h('label', { for: 'filter-trigger', text: 'Trigger' }), triggerSelect),
+    h('div', { class: 'field' }, h('label', { for: 'filter-handler', text: 'Handler' }), handlerSelect),
+    h('div', { class: 'field field-check' }, autoRefresh, h('label', { for: 'auto-refresh', text: `Refresh every ${REFRESH_MS / 1000} s` })));
+  filterForm.addEventListener('submit', (event) => event.preventDefault());
+
+  /** @param {HTMLSelectElement} select @param {{value: string, label: string}[]} options @param {string} chosen */
+  function fillSelect(select, options, chosen) {
+    const keep = select.options[0];
+    const seen = new Set(options.map((option) => option.value));
+    if (chosen && !seen.has(chosen)) options.push({ value: chosen, label: chosen });
+    select.replaceChildren(keep, ...options.map((option) => h('option', { value: option.value, text: option.label })));
+    select.value = chosen;
+  }
+  fillSelect(triggerSelect, [], filter.trigger);
+  fillSelect(handlerSelect, [], filter.handler);
+
+  // Dead letters
+  const purgeAll = h('button', { type: 'button', class: 'button danger-outline', id: 'purge-matching', text: 'Purge all…' });
+  const deadStatus = h('p', { class: 'muted table-note', 'aria-live': 'polite', text: '\u00a0' });
+  const deadTable = liveTable({
+    caption: 'Dead letters, newest first',
+    captionHidden: true,
+    key: (/** @type {any} */ item) => item.id,
+    empty: 'No dead letters. Every delivery succeeded or is still being retried.',
+    rowClass: () => 'dead-letter-row',
+    columns: [
+      { label: 'Failed', render: (item) => [timeElement(item.failed_at), h('code', { class: 'muted block small id', text: item.id })] },
+      { label: 'Handler', render: (item) => [h('code', { text: item.handler }), h('span', { class: 'muted block small' }, `${item.kind} · `, h('code', { class: 'id', text: item.trigger_id }))] },
+      { label: 'Attempts', render: (item) => String(item.attempts) },
+      { label: 'Last error', class: 'col-wide', render: (item) => errorText(item.error) },
+      { label: 'Event', class: 'col-wide', render: (item) => jsonPreview(item.event, 60) },
+      {
+        label: 'Actions',
+        render: (item) => h('div', { class: 'row-actions' },
+          h('button', { type: 'button', class: 'button small', dataset: { action: 'replay', id: item.id }, 'aria-label': `Replay ${item.id}`, text: 'Replay', onclick: () => replay(item) }),
+          h('button', { type: 'button', class: 'button small danger-outline', dataset: { action: 'purge', id: item.id }, 'aria-label': `Purge ${item.id}`, text: 'Purge…', onclick: () => purgeOne(item) })),
+      },
+    ],
+  });
+  deadTable.loading();
+  const deadBody = h('div', null, deadTable.element);
+  /** @type {any[]} */
+  let shownLetters = [];
+  const deadPager = pager('Dead letters', async (cursor) => {
+    try {
+      const { items, next } = await api.get(appPath(app, 'dead-letters') + query({ trigger: filter.trigger, handler: filter.handler, before: cursor, limit: PAGE }), { signal: context.signal });
+      shownLetters = items;
+      deadBody.replaceChildren(deadTable.element);
+      deadTable.update(items);
+      deadStatus.textContent = items.length === 0 ? '\u00a0' : `${items.length}${items.length === PAGE ? '+' : ''} dead letter${items.length === 1 ? '' : 's'}${describeFilter() ? ` ${describeFilter()}` : ''}`;
+      return next ?? null;
+    } catch (error) {
+      if (!context.signal.aborted) deadBody.replaceChildren(errorPanel(error, () => deadPager.reload()));
+      return null;
+    }
+  });
+
+  // Outbox
+  const outboxTable = liveTable({
+    caption: 'Outbox: events waiting for delivery',
+    captionHidden: true,
+    key: (/** @type {any} */ item) => String(item.id),
+    empty: 'The outbox is empty: nothing is waiting.',
+    columns: [
+      { label: 'Row', render: (item) => h('code', { text: `#${item.id}` }) },
+      { label: 'Status', render: (item) => statusBadge(item.status) },
+      { label: 'Handler', render: (item) => [h('code', { text: item.handler }), h('span', { class: 'muted block small' }, `${item.kind} · `, h('code', { text: item.trigger_id }))] },
+      { label: 'Attempts', render: (item) => `${item.attempts} of ${item.max_attempts}` },
+      { label: 'Due', render: (item) => timeElement(item.due_at) },
+      { label: 'Last error', class: 'col-wide', render: (item) => errorText(item.last_error) },
+    ],
+  });
+  outboxTable.loading();
+  const outboxBody = h('div', null, outboxTable.element);
+  const outboxPager = pager('Outbox', async (cursor) => {
+    try {
+      const { items } = await api.get(appPath(app, 'outbox') + query({ after: cursor, limit: PAGE }), { signal: context.signal });
+      const shown = items.filter((/** @type {any} */ row) => (!filter.trigger || row.trigger_id === filter.trigger) && (!filter.handler || row.handler === filter.handler));
+      outboxBody.replaceChildren(outboxTable.element);
+      outboxTable.update(shown);
+      return items.length === PAGE ? String(items[items.length - 1].id) : null;
+    } catch (error) {
+      if (!context.signal.aborted) outboxBody.replaceChildren(errorPanel(error, () => outboxPager.reload()));
+      return null;
+    }
+  });
+
+  root.replaceChildren(
+    sectionHead('Outbox & dead letters'),
+    filterForm,
+    h('section', { class: 'panel', 'aria-labelledby': 'dead-title' },
+      h('div', { class: 'panel-head' }, h('h3', { id: 'dead-title', text: 'Dead letters' }), purgeAll),
+      h('p', { class: 'muted', text: 'Events whose handler failed every attempt. Fix the handler and deploy, then replay: the event goes back to its trigger with its attempts reset.' }),
+      deadStatus, deadBody, deadPager.element),
+    h('section', { class: 'panel', 'aria-labelledby': 'outbox-title' },
+      h('div', { class: 'panel-head' }, h('h3', { id: 'outbox-title', text: 'Outbox' })),
+      h('p', { class: 'muted', text: 'Events waiting for their trigger handler: due now, running, or waiting to retry after a failure.' }),
+      outboxBody, outboxPager.element));
+
+  function describeFilter() {
+    return [filter.trigger && `of trigger ${filter.trigger}`, filter.handler && `of handler ${filter.handler}`].filter(Boolean).join(' and ');
+  }
+
+  function updatePurgeLabel() {
+    purgeAll.textContent = filter.trigger || filter.handler ? 'Purge matching…' : 'Purge all…';
+  }
+  updatePurgeLabel();
+
+  function applyFilter() {
+    filter.trigger = triggerSelect.value;
+    filter.handler = handlerSelect.value;
+    context.replaceQuery({ trigger: filter.trigger, handler: filter.handler });
+    updatePurgeLabel();
+    deadTable.loading();
+    deadPager.reset();
+    outboxPager.reset();
+  }
+  triggerSelect.addEventListener('change', applyFilter);
+  handlerSelect.addEventListener('change', applyFilter);
+
+  function refresh() {
+    return Promise.all([deadPager.reload(), outboxPager.reload()]);
+  }
+
+  /** @param {any} letter */
+  async function replay(letter) {
+    try {
+      const result = await api.post(appPath(app, 'dead-letters', letter.id, 'replay'), undefined, { signal: context.signal });
+      notify(`Replayed ${letter.id}: the event is back in the outbox for ${result.handler}.`, 'success');
+      await refresh();
+      focusAfterRemoval();
+    } catch (error) {
+      if (!context.signal.aborted) notifyError(error, `Could not replay ${letter.id}`);
+    }
+  }
+
+  /** @param {any} letter */
+  async function purgeOne(letter) {
+    const confirmed = await confirmDialog({
+      title: `Purge dead letter ${letter.id}?`,
+      body: [`Its event (for ${letter.handler}) is deleted for good and will not run again.`],
+      confirm: 'Purge',
+      danger: true,
+    });
+    if (!confirmed) return;
+    try {
+      await api.del(appPath(app, 'dead-letters', letter.id), { signal: context.signal });
+      notify(`Purged ${letter.id}.`, 'success');
+      await refresh();
+      focusAfterRemoval();
+    } catch (error) {
+      if (!context.signal.aborted) notifyError(error, `Could not purge ${letter.id}`);
+    }
+  }
+
+  purgeAll.addEventListener('click', async () => {
+    const scope = describeFilter();
+    const count = shownLetters.length;
+    const confirmed = await confirmDialog({
+      title: scope ? 'Purge the matching dead letters?' : 'Purge every dead letter of this app?',
+      body: [
+        scope ? `Every dead letter ${scope} is deleted for good (${count}${count === PAGE ? ' or more' : ''} shown).` : `All of ${app}'s dead letters are deleted for good (${count}${count === PAGE ? ' or more' : ''} shown).`,
+        'Their events will not run again. This cannot be undone.',
+      ],
+      confirm: scope ? 'Purge matching' : 'Purge all',
+      danger: true,
+    });
+    if (!confirmed) return;
+    try {
+      const result = await api.del(appPath(app, 'dead-letters') + query({ trigger: filter.trigger, handler: filter.handler }), { signal: context.signal });
+      notify(`Purged ${result?.purged ?? 0} dead letter${result?.purged === 1 ? '' : 's'}.`, 'success');
+      await refresh();
+    } catch (error) {
+      if (!context.signal.aborted) notifyError(error, 'Could not purge');
+    }
+  });
+
+  /** After a row left the table, keep focus inside it (or on its heading). */
+  function focusAfterRemoval() {
+    if (document.activeElement && document.activeElement !== document.body && document.activeElement.isConnected) return;
+    const next = deadBody.querySelector('button[data-action="replay"]');
+    const heading = document.getElementById('dead-title');
+    if (next instanceof HTMLElement) next.focus();
+    else if (heading) { heading.setAttribute('tabindex', '-1'); heading.focus(); }
+  }
+
+  async function loadFilters() {
+    try {
+      const { items } = await api.get(appPath(app, 'triggers'), { signal: context.signal });
+      fillSelect(triggerSelect, items.map((/** @type {any} */ t) => ({ value: t.id, label: `${t.id} (${t.kind} → ${t.handler})` })), filter.trigger);
+      const handlers = [...new Set(items.map((/** @type {any} */ t) => t.handler))].sort();
+      fillSelect(handlerSelect, handlers.map((handler) => ({ value: handler, label: handler })), filter.handler);
+    } catch { /* the filters stay free of suggestions; the tables show the error */ }
+  }
+
+  loadFilters();
+  deadPager.reset();
+  outboxPager.reset();
+  context.every(REFRESH_MS, () => (autoRefresh.checked ? refresh() : undefined));
+}
+
+"""#),
+        ("dashboard/views/endpoints.js", #"""
+// @ts-check
+/**
+ * The endpoints the current deployment serves.
+ * @module views/endpoints
+ */
+import { api, appPath } from '../api.js';
+import { errorPanel, h, liveTable, sectionHead } from '../ui.js';
+
+/**
+ * @param {HTMLElement} root
+ * @param {import('../app.js').ViewContext} context
+ * @param {import('./app.js').SectionContext} section
+ */
+export function render(root, context, section) {
+  const table = liveTable({
+    caption: 'Endpoints of the current deployment',
+    captionHidden: true,
+    key: (/** @type {any} */ item) => `${item.method} ${item.path}`,
+    empty: 'This deployment declares no endpoints.',
+    columns: [
+      { label: 'Method', render: (item) => h('span', { class: `method method-${item.method.toLowerCase()}`, text: item.method }) },
+      { label: 'Path', render: (item) => h('code', { text: item.path }) },
+      {
+        label: 'URL',
+        render: (item) => (item.method === 'GET' && !/[:*]/.test(item.path)
+          ? h('a', { href: item.url, target: '_blank', rel: 'noopener', text: item.url })
+          : h('code', { text: item.url })),
+      },
+      { label: 'Handler', render: (item) => h('code', { text: item.handler }) },
+      { label: 'Access', render: (item) => h('span', { class: `badge ${item.auth === 'public' ? 'badge-neutral' : 'badge-key'}`, text: item.auth === 'public' ? 'public' : 'key (invoke)' }) },
+    ],
+  });
+  const body = h('div', { class: 'panel flush' }, table.element);
+  root.replaceChildren(sectionHead('Endpoints'), h('p', { class: 'muted', text: 'What the serving deployment maps, in manifest order. Endpoints marked “key” need a key with the invoke scope.' }), body);
+  table.loading();
+
+  async function load() {
+    try {
+      const { items } = await api.get(appPath(section.app, 'endpoints'), { signal: context.signal });
+      body.replaceChildren(table.element);
+      table.update(items);
+    } catch (error) {
+      if (!context.signal.aborted) body.replaceChildren(errorPanel(error, load));
+    }
+  }
+  load();
+}
+
+"""#),
+        ("dashboard/views/login.js", #"""
+// @ts-check
+/**
+ * Sign in with an admin key (an instance key, or an app key for one app). The key is checked
+ * with `GET /admin/apps` and kept in sessionStorage for this tab only.
+ * @module views/login
+ */
+import { api, ApiError, session } from '../api.js';
+import { describeError, h, icon } from '../ui.js';
+
+/**
+ * @param {HTMLElement} root
+ * @param {import('../app.js').ViewContext} context
+ * @param {() => void} done called once signed in
+ * @returns {HTMLElement} what to focus
+ */
+export function render(root, context, done) {
+  const input = /** @type {HTMLInputElement} */ (h('input', {
+    id: 'login-key', name: 'key', type: 'password', autocomplete: 'off', spellcheck: 'false', required: true,
+    'aria-describedby': 'login-help login-error', placeholder: 'pc_…',
+  }));
+  const error = h('div', { id: 'login-error', class: 'form-error', role: 'alert' });
+  const submit = h('button', { type: 'submit', class: 'button primary wide', id: 'login-submit', text: 'Sign in' });
+  const heading = h('h1', { tabindex: '-1', text: 'Sign in to PiCloud' });
+
+  const form = h('form', { class: 'panel login-panel', novalidate: true },
+    heading,
+    h('p', { class: 'muted', text: 'Use an admin key: the instance key (PICLOUD_ADMIN_TOKEN, or DATA/admin-token), or an app key.' }),
+    h('div', { class: 'field' },
+      h('label', { for: 'login-key', text: 'Admin key' }),
+      input,
+      h('p', { id: 'login-help', class: 'hint', text: 'Kept in this browser tab only, until you sign out or close it.' })),
+    error,
+    submit);
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const key = input.value.trim();
+    error.replaceChildren();
+    input.removeAttribute('aria-invalid');
+    if (!key) {
+      showError('Enter a key.');
+      return;
+    }
+    submit.setAttribute('disabled', '');
+    submit.textContent = 'Checking…';
+    try {
+      await api.get('/admin/apps', { key, signal: context.signal });
+      session.set(key);
+      done();
+    } catch (failure) {
+      if (context.signal.aborted) return;
+      if (failure instanceof ApiError && failure.status === 401) showError(`That key was not accepted: ${failure.message}.`);
+      else {
+        const { title, detail } = describeError(failure);
+        showError(`${title}. ${detail}`);
+      }
+    } finally {
+      submit.removeAttribute('disabled');
+      submit.textContent = 'Sign in';
+    }
+  });
+
+  /** @param {string} message */
+  function showError(message) {
+    input.setAttribute('aria-invalid', 'true');
+    error.replaceChildren(icon('alert'), h('span', { text: message }));
+    input.focus();
+  }
+
+  root.replaceChildren(h('div', { class: 'login' }, form));
+  if (session.key === null) input.focus();
+  return input;
+}
+
+"""#),
+        ("dashboard/views/logs.js", #"""
+// @ts-check
+/**
+ * The live log tail: `GET .../logs?follow=1` read as Server-Sent Events through fetch (so the
+ * key travels in the Authorization header), reconnecting after the last line seen. It scrolls
+ * along while you are at the bottom and stops as soon as you scroll up.
+ * @module views/logs
+ */
+import { ApiError, appPath, query, readEvents, request } from '../api.js';
+import { absoluteTime, errorPanel, h, sectionHead } from '../ui.js';
+
+const MAX_LINES = 1000;
+const BACKLOG = 200;
+const LEVELS = ['debug', 'info', 'warn', 'error'];
+
+/**
+ * @param {HTMLElement} root
+ * @param {import('../app.js').ViewContext} context
+ * @param {import('./app.js').SectionContext} section
+ */
+export function render(root, context, section) {
+  const { app } = section;
+  let level = LEVELS.includes(context.query.get('level') ?? '') ? /** @type {string} */ (context.query.get('level')) : 'debug';
+  let lastID = 0;
+  let following = true;
+  let unseen = 0;
+  let search = '';
+  /** @type {AbortController | null} */
+  let stream = null;
+
+  const levelSelect = /** @type {HTMLSelectElement} */ (h('select', { id: 'log-level' },
+    LEVELS.map((name) => h('option', { value: name, text: name === 'debug' ? 'debug and above (all)' : name === 'error' ? 'error only' : `${name} and above` }))));
+  levelSelect.value = level;
+  const searchInput = /** @type {HTMLInputElement} */ (h('input', { id: 'log-search', type: 'search', placeholder: 'text in the line', autocomplete: 'off' }));
+  const clear = h('button', { type: 'button', class: 'button', text: 'Clear view' });
+  const state = h('span', { class: 'stream-state', id: 'log-state', role: 'status', 'data-state': 'connecting', text: 'Connecting…' });
+  const lines = h('div', { class: 'log', id: 'log-lines', role: 'log', 'aria-live': 'off', 'aria-label': `Log of ${app}`, tabindex: '0' });
+  const empty = h('p', { class: 'log-empty', text: 'Waiting for log lines…' });
+  lines.append(empty);
+  const jump = h('button', { type: 'button', class: 'button primary jump', id: 'log-jump', hidden: true, text: 'Paused · jump to latest ↓' });
+  const problem = h('div', { class: 'log-problem' });
+
+  root.replaceChildren(
+    sectionHead('Logs', state),
+    h('form', { class: 'toolbar', 'aria-label': 'Log filters' },
+      h('div', { class: 'field' }, h('label', { for: 'log-level', text: 'Level' }), levelSelect),
+      h('div', { class: 'field grow' }, h('label', { for: 'log-search', text: 'Show lines containing' }), searchInput),
+      h('div', { class: 'field field-button' }, clear)),
+    problem,
+    h('div', { class: 'log-frame' }, lines, jump),
+    h('p', { class: 'hint', text: `Shows the last ${BACKLOG} lines, then new ones as they are written (at most ${MAX_LINES} kept here). Scroll up to pause following.` }));
+
+  /** @param {HTMLElement} line */
+  function matches(line) {
+    return !search || (line.textContent ?? '').toLowerCase().includes(search);
+  }
+
+  /** @param {any} entry */
+  function add(entry) {
+    if (typeof entry.id === 'number') {
+      if (entry.id <= lastID) return;
+      lastID = entry.id;
+    }
+    empty.remove();
+    const at = new Date(entry.at);
+    const time = Number.isNaN(at.getTime()) ? entry.at : `${absoluteTime(at)}.${String(at.getMilliseconds()).padStart(3, '0')}`;
+    const line = h('div', { class: `log-line level-${entry.level}`, dataset: { id: String(entry.id) } },
+      h('time', { datetime: entry.at, text: time }),
+      h('span', { class: 'log-level', text: entry.level.toUpperCase() }),
+      h('span', { class: 'log-message', text: entry.message }));
+    if (!matches(line)) line.hidden = true;
+    lines.append(line);
+    while (lines.childElementCount > MAX_LINES) lines.firstElementChild?.remove();
+    if (following) lines.scrollTop = lines.scrollHeight;
+    else if (!line.hidden) {
+      unseen += 1;
+      jump.textContent = `Paused · ${unseen} new line${unseen === 1 ? '' : 's'} ↓`;
+    }
+  }
+
+  function atBottom() {
+    return lines.scrollHeight - lines.scrollTop - lines.clientHeight < 24;
+  }
+  lines.addEventListener('scroll', () => {
+    const bottom = atBottom();
+    if (bottom === following) return;
+    following = bottom;
+    if (following) unseen = 0;
+    jump.hidden = following;
+    jump.textContent = 'Paused · jump to latest ↓';
+  });
+  jump.addEventListener('click', () => {
+    following = true;
+    unseen = 0;
+    jump.hidden = true;
+    lines.scrollTop = lines.scrollHeight;
+    lines.focus();
+  });
+  clear.addEventListener('click', () => {
+    lines.replaceChildren(empty);
+    empty.textContent = 'Cleared. New lines appear here.';
+  });
+  searchInput.addEventListener('input', () => {
+    search = searchInput.value.trim().toLowerCase();
+    for (const line of lines.querySelectorAll('.log-line')) if (line instanceof HTMLElement) line.hidden = !matches(line);
+    if (following) lines.scrollTop = lines.scrollHeight;
+  });
+  levelSelect.addEventListener('change', () => {
+    level = levelSelect.value;
+    context.replaceQuery({ level: level === 'debug' ? '' : level });
+    lastID = 0;
+    lines.replaceChildren(empty);
+    empty.textContent = 'Waiting for log lines…';
+    connect();
+  });
+
+  /** @param {string} name @param {string} text */
+  function setState(name, text) {
+    state.dataset.state = name;
+    state.textContent = text;
+  }
+
+  async function connect() {
+    stream?.abort();
+    const controller = new AbortController();
+    stream = controller;
+    const stop = () => controller.abort();
+    context.signal.addEventListener('abort', stop, { once: true });
+    let delay = 2000;
+    while (!controller.signal.aborted) {
+      setState('connecting', lastID ? 'Reconnecting…' : 'Connecting…');
+      try {
+        const response = await request(appPath(app, 'logs') + query({ follow: 1, level, limit: BACKLOG, after: lastID || null }), {
+          raw: true, signal: controller.signal, headers: { Accept: 'text/event-stream' },
+        });
+        problem.replaceChildren();
+        setState('live', 'Live');
+        delay = 2000;
+        await readEvents(response, (event) => {
+          if (event.event !== 'log') return;
+          try { add(JSON.parse(event.data)); } catch { /* not a log line */ }
+        }, controller.signal);
+      } catch (error) {
+        if (controller.signal.aborted) break;
+        if (error instanceof ApiError && (error.status === 401 || error.status === 403 || error.status === 404)) {
+          setState('stopped', 'Stopped');
+          problem.replaceChildren(errorPanel(error, () => connect()));
+          break;
+        }
+      }
+      if (controller.signal.aborted) break;
+      setState('retrying', `Disconnected · retrying in ${delay / 1000} s`);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 30000);
+    }
+    context.signal.removeEventListener('abort', stop);
+  }
+  connect();
+}
+
+"""#),
+        ("dashboard/views/metrics.js", #"""
+// @ts-check
+/**
+ * Basic numbers from `/metrics` (Prometheus text), refreshed every few seconds: endpoint
+ * requests, errors and p99 latency (estimated from the histogram buckets), realtime subscribers,
+ * trigger deliveries, dead letters and the outbox. The server's metrics carry no app label, so
+ * these are for the whole instance.
+ * @module views/metrics
+ */
+import { request } from '../api.js';
+import { buckets, bucketDelta, parsePrometheus, quantile, total } from '../metrics.js';
+import { absoluteTime, errorPanel, formatDuration, formatNumber, h } from '../ui.js';
+
+const REFRESH_MS = 5000;
+const HISTORY = 60;
+
+/**
+ * A metric tile of fixed size.
+ * @param {string} id
+ * @param {string} label
+ * @param {string} help
+ */
+function tile(id, label, help) {
+  const value = h('span', { class: 'stat-value', id: `metric-${id}` }, h('span', { class: 'skeleton stat-skeleton' }));
+  const note = h('span', { class: 'stat-note', text: '\u00a0' });
+  const element = h('div', { class: 'stat', title: help }, h('span', { class: 'stat-label', text: label }), value, note);
+  return {
+    element,
+    /** @param {string} text @param {string} [detail] @param {string} [tone] */
+    set(text, detail = '\u00a0', tone = '') {
+      value.textContent = text;
+      note.textContent = detail;
+      element.classList.remove('tone-bad', 'tone-warn', 'tone-good');
+      if (tone) element.classList.add(`tone-${tone}`);
+    },
+  };
+}
+
+/**
+ * @param {import('../metrics.js').Quantile | null} q
+ */
+function formatQuantile(q) {
+  if (!q) return '—';
+  return q.aboveLargestBucket ? `> ${formatDuration(q.value)}` : formatDuration(q.value);
+}
+
+/**
+ * A sparkline of recent values (an SVG polyline; decorative, the numbers are in the tiles).
+ * @param {number[]} values
+ */
+function sparkline(values) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${HISTORY - 1} 40`);
+  svg.setAttribute('preserveAspectRatio', 'none');
+  svg.setAttribute('class', 'sparkline');
+  svg.setAttribute('aria-hidden', 'true');
+  const max = Math.max(1, ...values);
+  const start = HISTORY - values.length;
+  const points = values.map((value, index) => `${start + index},${(38 - (value / max) * 36).toFixed(2)}`).join(' ');
+  const line = document.createElementNS(ns, 'polyline');
+  line.setAttribute('points', points);
+  svg.appendChild(line);
+  return svg;
+}
+
+/**
+ * @param {HTMLElement} root
+ * @param {import('../app.js').ViewContext} context
+ * @returns {HTMLElement} what to focus
+ */
+export function render(root, context) {
+  const heading = h('h1', { tabindex: '-1', text: 'Metrics' });
+  const updated = h('span', { class: 'muted', id: 'metrics-updated', 'aria-live': 'off', text: 'Loading…' });
+  const autoRefresh = /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', id: 'metrics-refresh', checked: true }));
+  const tiles = {
+    requests: tile('requests', 'Endpoint invocations', 'picloud_endpoint_requests_total'),
+    errors: tile('errors', 'Endpoint errors', 'picloud_endpoint_errors_total: requests whose handler failed'),
+    p99: tile('p99', 'Endpoint p99', 'picloud_endpoint_duration_seconds: the 99th percentile, from the histogram buckets'),
+    subscribers: tile('subscribers', 'Realtime subscribers', 'picloud_realtime_subscribers: open SSE subscriptions'),
+    deliveries: tile('deliveries', 'Trigger deliveries', 'picloud_trigger_deliveries_total: handler runs that succeeded'),
+    triggerP99: tile('trigger-p99', 'Trigger handler p99', 'picloud_trigger_handler_duration_seconds'),
+    dead: tile('dead', 'Dead letters', 'picloud_dead_letters_total: deliveries that used up their attempts'),
+    outbox: tile('outbox', 'Outbox depth', 'picloud_outbox_depth: events waiting'),
+  };
+  const chart = h('div', { class: 'chart' }, h('span', { class: 'muted', text: 'Invocations per second: the chart starts with the next refresh.' }));
+  const problem = h('div');
+  root.replaceChildren(
+    h('div', { class: 'page-head' }, heading,
+      h('p', { class: 'muted', text: 'For the whole instance (PiCloud’s /metrics has no per-app labels). Rates and p99 cover the time since the previous refresh; totals count since the server started.' })),
+    h('div', { class: 'toolbar' },
+      h('div', { class: 'field field-check' }, autoRefresh, h('label', { for: 'metrics-refresh', text: `Refresh every ${REFRESH_MS / 1000} s` })),
+      updated),
+    problem,
+    h('div', { class: 'stats stats-metrics' }, Object.values(tiles).map((t) => t.element)),
+    h('div', { class: 'panel' }, chart));
+
+  /** @type {{at: number, metrics: Map<string, import('../metrics.js').Sample[]>} | null} */
+  let previous = null;
+  /** @type {number[]} */
+  const rates = [];
+
+  async function load() {
+    let text;
+    try {
+      text = await request('/metrics', { signal: context.signal, headers: { Accept: 'text/plain' } });
+    } catch (error) {
+      if (!context.signal.aborted) problem.replaceChildren(errorPanel(error, load));
+      return;
+    }
+    problem.replaceChildren();
+    const now = Date.now();
+    const metrics = parsePrometheus(String(text));
+    const seconds = previous ? (now - previous.at) / 1000 : 0;
+    /** @param {string} name */
+    const delta = (name) => (previous ? Math.max(0, (total(metrics, name) ?? 0) - (total(previous.metrics, name) ?? 0)) : null);
+
+    const requests = total(metrics, 'picloud_endpoint_requests_total') ?? 0;
+    const newRequests = delta('picloud_endpoint_requests_total');
+    const rate = newRequests !== null && seconds > 0 ? newRequests / seconds : null;
+    tiles.requests.set(formatNumber(requests), rate === null ? 'since start' : `${formatNumber(rate)}/s now`);
+    if (rate !== null) {
+      rates.push(rate);
+      if (rates.length > HISTORY) rates.shift();
+      chart.replaceChildren(h('span', { class: 'muted', text: `Invocations per second, last ${Math.round((rates.length * REFRESH_MS) / 60000) || 1} min (max ${formatNumber(Math.max(...rates))}/s)` }), sparkline(rates));
+    }
+
+    const errors = total(metrics, 'picloud_endpoint_errors_total') ?? 0;
+    const share = requests > 0 ? (errors / requests) * 100 : 0;
+    const newErrors = delta('picloud_endpoint_errors_total');
+    tiles.errors.set(formatNumber(errors), requests > 0 ? `${share.toFixed(share < 1 ? 2 : 1)}% of invocations${newErrors ? ` · +${newErrors} now` : ''}` : 'none yet', newErrors ? 'bad' : errors ? 'warn' : 'good');
+
+    const endpointBuckets = buckets(metrics, 'picloud_endpoint_duration_seconds');
+    const recentEndpoint = previous ? quantile(0.99, bucketDelta(endpointBuckets, buckets(previous.metrics, 'picloud_endpoint_duration_seconds'))) : null;
+    const allEndpoint = quantile(0.99, endpointBuckets);
+    tiles.p99.set(formatQuantile(recentEndpoint ?? allEndpoint),
+      recentEndpoint ? `last ${Math.round(seconds)} s · ${formatNumber(recentEndpoint.count)} calls` : allEndpoint ? `since start · ${formatNumber(allEndpoint.count)} calls` : 'no calls yet');
+
+    const subscribers = total(metrics, 'picloud_realtime_subscribers') ?? 0;
+    const channels = total(metrics, 'picloud_realtime_channels') ?? 0;
+    tiles.subscribers.set(formatNumber(subscribers), `on ${formatNumber(channels)} topic${channels === 1 ? '' : 's'}`);
+
+    const deliveries = total(metrics, 'picloud_trigger_deliveries_total') ?? 0;
+    const failures = total(metrics, 'picloud_trigger_failures_total') ?? 0;
+    const retries = total(metrics, 'picloud_trigger_retries_total') ?? 0;
+    tiles.deliveries.set(formatNumber(deliveries), `${formatNumber(failures)} failed runs · ${formatNumber(retries)} retries`, failures ? 'warn' : '');
+
+    const handlerBuckets = buckets(metrics, 'picloud_trigger_handler_duration_seconds');
+    const recentHandler = previous ? quantile(0.99, bucketDelta(handlerBuckets, buckets(previous.metrics, 'picloud_trigger_handler_duration_seconds'))) : null;
+    const allHandler = quantile(0.99, handlerBuckets);
+    tiles.triggerP99.set(formatQuantile(recentHandler ?? allHandler), recentHandler ? `last ${Math.round(seconds)} s` : allHandler ? 'since start' : 'no runs yet');
+
+    const dead = total(metrics, 'picloud_dead_letters_total') ?? 0;
+    tiles.dead.set(formatNumber(dead), 'since start', dead ? 'bad' : 'good');
+    const depth = total(metrics, 'picloud_outbox_depth') ?? 0;
+    tiles.outbox.set(formatNumber(depth), 'events waiting', depth > 100 ? 'warn' : '');
+
+    updated.textContent = `Updated ${absoluteTime(new Date(now)).slice(11)}`;
+    previous = { at: now, metrics };
+  }
+  load();
+  context.every(REFRESH_MS, () => (autoRefresh.checked ? load() : undefined));
+  return heading;
+}
+
+"""#),
+        ("dashboard/views/overview.js", #"""
+// @ts-check
+/**
+ * An app at a glance: the deployment serving now, the deployment history, waiting and failed
+ * deliveries, and the latest error lines of its log.
+ * @module views/overview
+ */
+import { api, appPath, ApiError, query } from '../api.js';
+import { absoluteTime, errorPanel, h, liveTable, relativeTime, sectionHead, skeleton, timeElement, toDate } from '../ui.js';
+
+/**
+ * A stat tile of fixed height: its value fills in when loaded.
+ * @param {string} label
+ * @param {string} [href]
+ */
+function tile(label, href) {
+  const value = h('span', { class: 'stat-value' }, h('span', { class: 'skeleton stat-skeleton' }));
+  const note = h('span', { class: 'stat-note', text: '\u00a0' });
+  const body = [h('span', { class: 'stat-label', text: label }), value, note];
+  const element = href ? h('a', { class: 'stat stat-link', href }, body) : h('div', { class: 'stat' }, body);
+  return {
+    element,
+    /** @param {string | Node} text @param {string | Node} [detail] @param {string} [tone] */
+    set(text, detail = '\u00a0', tone = '') {
+      value.replaceChildren(text);
+      note.replaceChildren(detail);
+      element.classList.remove('tone-bad', 'tone-warn', 'tone-good');
+      if (tone) element.classList.add(`tone-${tone}`);
+    },
+  };
+}
+
+/**
+ * A log line's message: its first line, and the rest (a traceback) behind a disclosure.
+ * @param {string} message
+ */
+function errorMessage(message) {
+  const [first, ...rest] = message.split('\n');
+  if (rest.length === 0) return h('pre', { class: 'error-message', text: first });
+  return h('details', { class: 'value-details' }, h('summary', null, h('span', { class: 'error-message', text: first })),
+    h('pre', { class: 'code-block', text: rest.join('\n') }));
+}
+
+/**
+ * @param {HTMLElement} root
+ * @param {import('../app.js').ViewContext} context
+ * @param {import('./app.js').SectionContext} section
+ */
+export function render(root, context, section) {
+  const { app } = section;
+  const base = `#/apps/${encodeURIComponent(app)}`;
+  const deployment = tile('Deployment');
+  const endpoints = tile('Endpoints', `${base}/endpoints`);
+  const dead = tile('Dead letters', `${base}/deliveries`);
+  const outbox = tile('Outbox', `${base}/deliveries`);
+
+  const history = liveTable({
+    caption: 'Deployment history, newest first',
+    captionHidden: true,
+    key: (/** @type {any} */ item) => String(item.version),
+    empty: 'No deployment yet.',
+    columns: [
+      { label: 'Version', render: (item) => h('span', { class: 'badge badge-version', text: `v${item.version}` }) },
+      { label: 'Deployed', render: (item) => timeElement(item.created_at, { absolute: true }) },
+      { label: 'By', render: (item) => (item.created_by ? h('code', { text: item.created_by }) : h('span', { class: 'muted', text: 'server start (--deploy)' })) },
+      { label: 'Manifest', render: (item) => h('details', { class: 'inline-details' }, h('summary', { text: 'Show' }), h('pre', { class: 'code-block', text: item.manifest })) },
+    ],
+  });
+  history.loading();
+
+  const errors = h('div', { class: 'error-lines', 'aria-live': 'polite' }, skeleton(4, 'Loading errors'));
+  const files = h('div', { class: 'files-of-deployment' });
+
+  root.replaceChildren(
+    sectionHead('Overview'),
+    h('div', { class: 'stats' }, deployment.element, endpoints.element, dead.element, outbox.element),
+    h('div', { class: 'columns' },
+      h('div', { class: 'panel' }, h('h3', { text: 'Recent errors' }), errors,
+        h('p', { class: 'panel-foot' }, h('a', { href: `${base}/logs`, text: 'Open the live log' }))),
+      h('div', { class: 'panel' }, h('h3', { text: 'Deployment history' }), history.element, files)));
+
+  async function loadDeployment() {
+    try {
+      const current = await api.get(appPath(app, 'deployment'), { signal: context.signal });
+      const date = toDate(current.created_at);
+      deployment.set(h('span', { class: 'deployment-version', id: 'current-version', text: `v${current.version}` }),
+        date ? h('span', { title: absoluteTime(date), text: `deployed ${relativeTime(date)}` }) : '', 'good');
+      section.setVersion(current.version);
+      const names = Object.keys(current.files ?? {}).sort();
+      files.replaceChildren(h('details', { class: 'inline-details' },
+        h('summary', { text: `Files of v${current.version} (${names.length})` }),
+        h('ul', { class: 'file-sources' }, names.map((name) => h('li', null,
+          h('details', null, h('summary', null, h('code', { text: name })), h('pre', { class: 'code-block', text: current.files[name] })))))));
+    } catch (error) {
+      if (context.signal.aborted) return;
+      if (error instanceof ApiError && error.status === 404) {
+        deployment.set('none', 'not deployed yet', 'warn');
+        section.setVersion(null);
+      } else {
+        deployment.set('?', 'could not load', 'bad');
+        files.replaceChildren(errorPanel(error, loadDeployment));
+      }
+    }
+    try {
+      const { items } = await api.get(appPath(app, 'deployments'), { signal: context.signal });
+      history.update(items);
+    } catch (error) {
+      if (!context.signal.aborted) history.element.replaceChildren(errorPanel(error));
+    }
+  }
+
+  async function loadCounts() {
+    /** @type {(promise: Promise<any>) => Promise<{value?: any, error?: unknown}>} */
+    const settle = (promise) => promise.then((value) => ({ value }), (error) => ({ error }));
+    const [info, letters, waiting] = await Promise.all([
+      settle(api.get(appPath(app), { signal: context.signal })),
+      settle(api.get(appPath(app, 'dead-letters') + query({ limit: 100 }), { signal: context.signal })),
+      settle(api.get(appPath(app, 'outbox') + query({ limit: 100 }), { signal: context.signal })),
+    ]);
+    if (context.signal.aborted) return;
+    if (info.value) endpoints.set(String(info.value.endpoints ?? 0), 'serving now');
+    else endpoints.set('?', 'could not load', 'bad');
+    if (letters.value) {
+      const count = letters.value.items.length;
+      dead.set(count >= 100 ? '100+' : String(count), count ? 'need attention' : 'none failed', count ? 'bad' : 'good');
+    } else dead.set('?', letters.error instanceof ApiError && letters.error.status === 403 ? 'no permission' : 'could not load', 'bad');
+    if (waiting.value) {
+      const count = waiting.value.items.length;
+      const retrying = waiting.value.items.filter((/** @type {any} */ row) => row.status === 'waiting_retry').length;
+      outbox.set(count >= 100 ? '100+' : String(count), retrying ? `${retrying} waiting to retry` : 'events waiting', retrying ? 'warn' : '');
+    } else outbox.set('?', 'could not load', 'bad');
+  }
+
+  /** @type {string | null} */
+  let shownErrors = null;
+  async function loadErrors() {
+    try {
+      const { items } = await api.get(appPath(app, 'logs') + query({ level: 'error', limit: 20 }), { signal: context.signal });
+      const signature = items.map((/** @type {any} */ line) => line.id).join(',');
+      if (signature === shownErrors) return; // unchanged: keep what is open
+      shownErrors = signature;
+      if (items.length === 0) {
+        errors.replaceChildren(h('p', { class: 'muted empty-note', text: 'No errors logged. 🎉' }));
+        return;
+      }
+      errors.replaceChildren(h('ol', { class: 'error-list', reversed: true }, items.slice().reverse().map((/** @type {any} */ line) => h('li', null,
+        h('div', { class: 'error-meta' }, timeElement(line.at), line.request_id ? h('code', { class: 'muted', text: line.request_id }) : null),
+        errorMessage(line.message)))));
+    } catch (error) {
+      if (!context.signal.aborted) {
+        shownErrors = null;
+        errors.replaceChildren(errorPanel(error, loadErrors));
+      }
+    }
+  }
+
+  loadDeployment();
+  loadCounts();
+  loadErrors();
+  context.every(10000, () => Promise.all([loadCounts(), loadErrors()]));
+}
+
+"""#),
+        ("dashboard/views/topics.js", #"""
+// @ts-check
+/**
+ * Registered topics. Whether browsers may subscribe (“external”) is the setting that matters
+ * most, so it is a large badge, and changing it always asks first.
+ * @module views/topics
+ */
+import { api, appPath, query } from '../api.js';
+import { confirmDialog, errorPanel, formatNumber, h, icon, jsonPreview, notify, notifyError, sectionHead, skeleton, timeElement } from '../ui.js';
+
+/** @param {any} topic */
+function accessBadge(topic) {
+  return topic.external_subscribable
+    ? h('span', { class: 'access-badge external', 'data-state': 'external' }, icon('globe'), h('span', { text: 'External' }))
+    : h('span', { class: 'access-badge internal', 'data-state': 'internal' }, icon('lock'), h('span', { text: 'Internal' }));
+}
+
+/** @param {any} topic */
+function accessSummary(topic) {
+  if (!topic.external_subscribable) return 'Only the app itself publishes and reacts to it; browsers cannot subscribe.';
+  return topic.auth_mode === 'public'
+    ? 'Anyone who can reach this server may subscribe, without a token.'
+    : 'Browsers may subscribe with a subscriber token from pubsub.subscriber_token.';
+}
+
+/**
+ * @param {HTMLElement} root
+ * @param {import('../app.js').ViewContext} context
+ * @param {import('./app.js').SectionContext} section
+ */
+export function render(root, context, section) {
+  const { app } = section;
+  const list = h('div', { class: 'topic-list' }, skeleton(5, 'Loading topics'));
+  root.replaceChildren(sectionHead('Topics'),
+    h('p', { class: 'muted', text: 'Topics keep a history for subscribers that reconnect. External topics can be followed by browsers over Server-Sent Events; the flag changes only here (or with picloud topics external), never as a side effect of a deployment.' }),
+    list);
+
+  /** @param {any} topic */
+  function card(topic) {
+    const events = h('div', { class: 'topic-events' });
+    const turnOn = !topic.external_subscribable;
+    const id = `topic-${topic.name.replace(/[^a-zA-Z0-9_-]/g, '_')}`;
+    const toggle = h('button', {
+      type: 'button',
+      class: turnOn ? 'button' : 'button danger-outline',
+      dataset: { action: 'toggle-external', topic: topic.name },
+      'aria-describedby': `${id}-summary`,
+      text: turnOn ? 'Make external…' : 'Make internal…',
+      onclick: () => flip(topic),
+    });
+    const showEvents = h('button', {
+      type: 'button', class: 'button', 'aria-expanded': 'false', 'aria-controls': `${id}-events`, text: 'Recent events',
+      onclick: async () => {
+        const open = showEvents.getAttribute('aria-expanded') === 'true';
+        showEvents.setAttribute('aria-expanded', String(!open));
+        if (open) { events.replaceChildren(); return; }
+        events.replaceChildren(skeleton(2, 'Loading events'));
+        try {
+          const last = Number(topic.last_event_id) || 0;
+          const page = await api.get(appPath(app, 'topics', topic.name, 'events') + query({ after: Math.max(0, last - 10), limit: 10 }), { signal: context.signal });
+          events.replaceChildren(page.items.length === 0
+            ? h('p', { class: 'muted', text: 'The history keeps no events.' })
+            : h('ol', { class: 'event-list' }, page.items.slice().reverse().map((/** @type {any} */ event) => h('li', null,
+              h('span', { class: 'event-id', text: `#${event.id}` }), timeElement(event.published_at), jsonPreview(event.message, 90)))));
+        } catch (error) {
+          events.replaceChildren(errorPanel(error));
+        }
+      },
+    });
+    events.id = `${id}-events`;
+    return h('article', { class: ['panel', 'topic-card', topic.external_subscribable && 'is-external'], dataset: { topic: topic.name }, 'aria-labelledby': `${id}-name` },
+      h('div', { class: 'topic-head' },
+        h('h3', { id: `${id}-name`, class: 'topic-name' }, h('code', { text: topic.name })),
+        accessBadge(topic)),
+      h('p', { id: `${id}-summary`, class: 'topic-summary', text: accessSummary(topic) }),
+      h('dl', { class: 'facts facts-inline' },
+        h('div', null, h('dt', { text: 'Auth' }), h('dd', { text: topic.auth_mode === 'public' ? 'public (no token)' : 'token' })),
+        h('div', null, h('dt', { text: 'Last event' }), h('dd', { text: `#${topic.last_event_id}` })),
+        h('div', null, h('dt', { text: 'History' }), h('dd', { text: `${formatNumber(topic.history_events)} events, ${formatNumber(topic.history_seconds / 3600)} h` })),
+        h('div', null, h('dt', { text: 'Declared in' }), h('dd', { text: topic.source === 'api' ? 'API' : 'manifest' })),
+        topic.external_subscribable ? h('div', { class: 'wide' }, h('dt', { text: 'Subscribe at' }), h('dd', null, h('code', { text: topic.subscribe_path }))) : null),
+      h('div', { class: 'actions' }, toggle, showEvents),
+      events);
+  }
+
+  /** @param {any} topic */
+  async function flip(topic) {
+    const turnOn = !topic.external_subscribable;
+    const name = topic.name;
+    const confirmed = await confirmDialog(turnOn ? {
+      title: `Make “${name}” external?`,
+      body: [
+        `Browsers will be able to subscribe to it at ${topic.subscribe_path}.`,
+        topic.auth_mode === 'public'
+          ? h('p', { class: 'dialog-warning' }, icon('alert'), h('strong', { text: 'Its auth mode is public: anyone who can reach this server can read every event, without a token.' }))
+          : 'Its auth mode is token: subscribers need a token that an endpoint of the app hands out.',
+      ],
+      confirm: 'Make external',
+      danger: topic.auth_mode === 'public',
+    } : {
+      title: `Make “${name}” internal?`,
+      body: [
+        'Browsers will no longer be able to subscribe to it.',
+        'Open streams end now (event: closed, reason topic_not_subscribable). Publishing and topic triggers keep working.',
+      ],
+      confirm: 'Make internal',
+      danger: true,
+    });
+    if (!confirmed) return;
+    try {
+      const updated = await api.patch(appPath(app, 'topics', name, 'external'), { external_subscribable: turnOn }, { signal: context.signal });
+      notify(`“${name}” is ${updated.external_subscribable ? 'now external: browsers may subscribe' : 'now internal: browsers cannot subscribe'}.`, 'success');
+      await load();
+      const button = list.querySelector(`[data-action="toggle-external"][data-topic="${CSS.escape(name)}"]`);
+      if (button instanceof HTMLElement) button.focus();
+    } catch (error) {
+      if (!context.signal.aborted) notifyError(error, `Could not change “${name}”`);
+    }
+  }
+
+  async function load() {
+    try {
+      const { items } = await api.get(appPath(app, 'topics'), { signal: context.signal });
+      if (items.length === 0) {
+        list.replaceChildren(h('div', { class: 'panel empty' }, h('p', { text: 'No registered topics.' }),
+          h('p', { class: 'muted' }, 'Declare one with ', h('code', { text: '[[topics]]' }), ' in picloud.toml.')));
+        return;
+      }
+      const external = items.filter((/** @type {any} */ topic) => topic.external_subscribable).length;
+      list.replaceChildren(
+        h('p', { class: 'topic-count', text: `${items.length} topic${items.length === 1 ? '' : 's'}, ${external} external` }),
+        h('div', { class: 'topic-grid' }, items.map(card)));
+    } catch (error) {
+      if (!context.signal.aborted) list.replaceChildren(errorPanel(error, load));
+    }
+  }
+  load();
+}
+
+"""#),
+        ("dashboard/views/triggers.js", #"""
+// @ts-check
+/**
+ * The app's triggers (from the manifest and added through the API) and what each matches.
+ * @module views/triggers
+ */
+import { api, appPath } from '../api.js';
+import { errorPanel, h, liveTable, sectionHead, timeElement } from '../ui.js';
+
+/**
+ * What a trigger reacts to, in words.
+ * @param {any} trigger
+ */
+export function describeMatch(trigger) {
+  const ops = trigger.ops ? ` (${trigger.ops.join(', ')})` : '';
+  switch (trigger.kind) {
+    case 'kv': return trigger.key ? `keys matching ${trigger.key}${ops}` : `keys starting with “${trigger.prefix ?? ''}”${ops}`;
+    case 'docs': return `collection ${trigger.collection}${ops}`;
+    case 'files': return `files under “${trigger.prefix ?? ''}”${ops}`;
+    case 'topic': return `topic ${trigger.topic}`;
+    case 'cron': return `schedule ${trigger.schedule}`;
+    case 'dead_letter': {
+      const parts = [trigger.on_trigger && `trigger ${trigger.on_trigger}`, trigger.on_handler && `handler ${trigger.on_handler}`, trigger.on_kind && `kind ${trigger.on_kind}`].filter(Boolean);
+      return parts.length ? `dead letters of ${parts.join(', ')}` : 'every dead letter';
+    }
+    default: return '';
+  }
+}
+
+/**
+ * @param {HTMLElement} root
+ * @param {import('../app.js').ViewContext} context
+ * @param {import('./app.js').SectionContext} section
+ */
+export function render(root, context, section) {
+  const base = `#/apps/${encodeURIComponent(section.app)}/deliveries`;
+  const table = liveTable({
+    caption: 'Triggers',
+    captionHidden: true,
+    key: (/** @type {any} */ item) => item.id,
+    empty: 'No triggers: this app only answers requests.',
+    columns: [
+      { label: 'Kind', render: (item) => h('span', { class: 'badge badge-kind', text: item.kind }) },
+      { label: 'Reacts to', render: (item) => [h('span', { text: describeMatch(item) }), item.next_run_at ? h('span', { class: 'muted block' }, 'next ', timeElement(item.next_run_at)) : null] },
+      { label: 'Handler', render: (item) => h('code', { text: item.handler }) },
+      { label: 'Retries', render: (item) => h('span', { title: `backoff ${item.backoff_base_ms} ms doubling up to ${item.backoff_cap_ms} ms`, text: `${item.max_attempts} attempt${item.max_attempts === 1 ? '' : 's'}` }) },
+      { label: 'Id', render: (item) => [h('code', { text: item.id }), h('span', { class: 'muted block', text: item.source === 'api' ? 'added via API' : 'manifest' })] },
+      { label: 'Dead letters', render: (item) => h('a', { href: `${base}?trigger=${encodeURIComponent(item.id)}`, text: 'Show', 'aria-label': `Dead letters of ${item.id}` }) },
+    ],
+  });
+  const body = h('div', { class: 'panel flush' }, table.element);
+  root.replaceChildren(sectionHead('Triggers'),
+    h('p', { class: 'muted', text: 'Handlers that run when data changes, on topics, on schedules and on dead letters. A failed run is retried with backoff; after the last attempt the event becomes a dead letter.' }),
+    body);
+  table.loading();
+
+  async function load() {
+    try {
+      const { items } = await api.get(appPath(section.app, 'triggers'), { signal: context.signal });
+      body.replaceChildren(table.element);
+      table.update(items);
+    } catch (error) {
+      if (!context.signal.aborted) body.replaceChildren(errorPanel(error, load));
+    }
+  }
+  load();
+}
 
 """#),
     ]

@@ -6,18 +6,26 @@ local page = [[
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>PiCloud chat</title>
+<link rel="icon" href="data:,">
 <style>
   :root { color-scheme: light dark; font-family: system-ui, sans-serif; }
-  body { margin: 0; display: grid; grid-template-rows: auto 1fr auto; height: 100vh; }
-  header { padding: .75rem 1rem; border-bottom: 1px solid #8884; display: flex; justify-content: space-between; align-items: center; }
-  #status { font-size: .85rem; padding: .15rem .5rem; border-radius: 1rem; background: #8882; }
+  * { box-sizing: border-box; }
+  body { margin: 0; display: grid; grid-template-rows: auto 1fr auto; height: 100vh; height: 100dvh; }
+  header { padding: .5rem 1rem; border-bottom: 1px solid #8884; display: flex; justify-content: space-between; align-items: center; gap: 1rem; }
+  h1 { font-size: 1.25rem; margin: 0; }
+  #status { font-size: .85rem; padding: .15rem .6rem; border-radius: 1rem; background: #8882; white-space: nowrap; }
   #status[data-state="open"] { background: #2a7d2a33; }
-  #messages { list-style: none; margin: 0; padding: 1rem; overflow-y: auto; }
+  #messages { list-style: none; margin: 0; padding: 1rem; overflow-y: auto; overflow-wrap: anywhere; }
   #messages li { margin: .35rem 0; }
   #messages .author { font-weight: 600; margin-right: .4rem; }
-  form { display: flex; gap: .5rem; padding: .75rem 1rem; border-top: 1px solid #8884; }
-  form input[name="text"] { flex: 1; }
-  input, button { font: inherit; padding: .45rem .6rem; }
+  form { display: grid; grid-template-columns: minmax(6rem, 12rem) minmax(0, 1fr) auto; gap: .5rem; align-items: end; padding: .75rem 1rem; border-top: 1px solid #8884; }
+  label { display: flex; flex-direction: column; gap: .2rem; font-size: .85rem; min-width: 0; }
+  input, button { font: inherit; padding: .45rem .6rem; min-width: 0; width: 100%; }
+  button { width: auto; }
+  @media (max-width: 480px) {
+    form { grid-template-columns: minmax(0, 1fr) auto; }
+    form label:first-child { grid-column: 1 / -1; }
+  }
 </style>
 </head>
 <body>
@@ -25,7 +33,7 @@ local page = [[
 <ul id="messages" aria-live="polite" aria-label="Messages"></ul>
 <form id="send">
   <label>Name <input name="author" required maxlength="40" autocomplete="nickname"></label>
-  <label class="grow">Message <input name="text" required maxlength="2000" autocomplete="off"></label>
+  <label>Message <input name="text" required maxlength="2000" autocomplete="off"></label>
   <button type="submit">Send</button>
 </form>
 <script type="module">
@@ -63,8 +71,6 @@ local page = [[
     onGap: loadHistory,
     onError: (error) => { status.textContent = "reconnecting…"; status.dataset.state = "error"; console.warn(error); },
   });
-  await loadHistory();
-
   const post = client.endpoint("POST /messages");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -77,6 +83,9 @@ local page = [[
       alert(error.message);
     }
   });
+
+  await loadHistory();
+
 </script>
 </body>
 </html>
