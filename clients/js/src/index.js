@@ -497,6 +497,8 @@ export function createClient(options) {
     /** @type {number | null} */
     let serverRetry = null
     let unauthorizedInARow = 0
+    /** Expiries with nothing delivered in between (a server that keeps saying so must not be hammered). */
+    let expiredInARow = 0
     /** @type {AbortController | null} */
     let controller = null
     /** @type {ReturnType<typeof setTimeout> | null} */
@@ -542,6 +544,12 @@ export function createClient(options) {
       wake = null
       if (eventSource) eventSource.close()
       eventSource = null
+    }
+
+    /** A connection delivered something (an event, a gap, a heartbeat): the backoff starts over. */
+    const delivered = () => {
+      attempt = 0
+      expiredInARow = 0
     }
 
     /** The next delay: exponential from the base, capped, with full jitter. */
@@ -699,12 +707,10 @@ export function createClient(options) {
         lastEventId,
         onEvent: (event) => {
           if (control || closed) return
-          attempt = 0 // this connection delivered something
+          if (event.type !== 'expired' && event.type !== 'closed') delivered()
           control = route(event.type, event.data, event.id)
         },
-        onComment: () => {
-          attempt = 0
-        },
+        onComment: () => delivered(),
         onRetry: (ms) => {
           serverRetry = ms
         },
@@ -769,7 +775,9 @@ export function createClient(options) {
             if (unauthorizedInARow > 1 && outcome.error) reportError(outcome.error)
             delayMs = unauthorizedInARow > 1 ? backoff() : 0
           } else {
-            delayMs = 0
+            // At once after a stream that delivered something, else with the backoff.
+            expiredInARow++
+            delayMs = expiredInARow > 1 ? backoff() : 0
           }
         } else if (outcome.kind === 'fatal') {
           stop(outcome.reason, outcome.error)
@@ -824,7 +832,7 @@ export function createClient(options) {
         /** @param {string} type */
         const listener = (type) => (/** @type {MessageEvent} */ event) => {
           if (closed || eventSource !== source) return
-          attempt = 0
+          if (type !== 'expired' && type !== 'closed') delivered()
           const id = typeof event.lastEventId === 'string' && event.lastEventId !== '' ? event.lastEventId : null
           const control = route(type, String(event.data ?? ''), id)
           if (control?.control === 'expired') {
@@ -833,7 +841,8 @@ export function createClient(options) {
               return
             }
             subscriberToken = null
-            reconnect(0, 'expired', control.reason).catch(fail)
+            expiredInARow++
+            reconnect(expiredInARow > 1 ? backoff() : 0, 'expired', control.reason).catch(fail)
           } else if (control?.control === 'closed') {
             reconnect(backoff(), 'closed', control.reason).catch(fail)
           }

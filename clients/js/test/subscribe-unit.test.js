@@ -169,6 +169,24 @@ test('event: expired calls getToken and reconnects at once with the new token an
   subscription.close()
 })
 
+test('a stream that says expired before anything else is not reconnected in a tight loop', async () => {
+  const random = Math.random
+  Math.random = () => 0.999999
+  try {
+    const server = scriptedFetch(() => ({ chunks: ['event: expired\ndata: {"reason":"token_expired"}\n\n'] }))
+    const client = createClient({ url: 'http://x.test', app: 'demo', fetch: server.fetch })
+    const { log, subscription } = record(client, 'news', { minDelayMs: 10, maxDelayMs: 1000, getToken: () => 'pct_x' })
+    await waitFor(() => log.disconnects.length >= 4)
+    subscription.close()
+    assert.deepEqual(
+      log.disconnects.slice(0, 4).map((d) => d.delayMs),
+      [0, 10, 20, 40],
+    )
+  } finally {
+    Math.random = random
+  }
+})
+
 test('event: expired without getToken reports token_expired and stops', async () => {
   const server = scriptedFetch(() => ({ chunks: ['event: expired\ndata: {"reason":"token_expired"}\n\n'] }))
   const client = createClient({ url: 'http://x.test', app: 'demo', fetch: server.fetch })
@@ -272,13 +290,13 @@ test('no bytes for heartbeatTimeoutMs aborts the connection and reconnects; hear
   assert.ok(silent.streams[0].cancelled || silent.calls[0].signal.aborted)
   subscription.close()
 
-  // Comments every 30 ms with a 150 ms timeout: no reconnect for 600 ms.
+  // Comments every 20 ms with a 500 ms timeout: no reconnect for 1.5 s (well past the timeout).
   const chatty = scriptedFetch(() => ({ chunks: ['retry: 2000\n\n'] }))
   const other = createClient({ url: 'http://x.test', app: 'demo', fetch: chatty.fetch })
-  const second = record(other, 'news', { heartbeatTimeoutMs: 150 })
+  const second = record(other, 'news', { heartbeatTimeoutMs: 500 })
   await waitFor(() => chatty.streams.length === 1)
-  const ticker = setInterval(() => chatty.streams[0].push(': heartbeat\n\n'), 30)
-  await delay(600)
+  const ticker = setInterval(() => chatty.streams[0].push(': heartbeat\n\n'), 20)
+  await delay(1500)
   clearInterval(ticker)
   assert.equal(chatty.calls.length, 1)
   assert.equal(second.log.disconnects.length, 0)
