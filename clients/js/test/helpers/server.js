@@ -15,7 +15,7 @@ export const adminToken = 'pc_jsclient_test_admin_token_0123456789'
 
 const running = new Set()
 const tempDirs = new Set()
-process.on('exit', () => {
+function cleanUp() {
   for (const child of running) {
     try {
       child.kill('SIGKILL')
@@ -26,7 +26,15 @@ process.on('exit', () => {
       rmSync(dir, { recursive: true, force: true })
     } catch {}
   }
-})
+}
+// Servers and temporary directories go when the test process ends, also when it is interrupted.
+process.on('exit', cleanUp)
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(signal, () => {
+    cleanUp()
+    process.exit(128 + ({ SIGHUP: 1, SIGINT: 2, SIGTERM: 15 }[signal] ?? 0))
+  })
+}
 
 /** A temporary directory removed when the process exits (or by removeTempDir). */
 export function makeTempDir() {
