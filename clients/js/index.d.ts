@@ -203,6 +203,8 @@ export interface SSEParserHandlers {
   onEvent?: (event: { type: string; data: string; id: string | null }) => void
   onComment?: (text: string) => void
   onRetry?: (ms: number) => void
+  /** A block with an `id:` and no data: a position without an event. */
+  onId?: (id: string | null) => void
   lastEventId?: string | null
 }
 

@@ -74,10 +74,14 @@ test('SSE parser: three-way splits, including between CR and LF', () => {
   }
 })
 
-test('SSE parser: id without data updates lastEventId but dispatches nothing', () => {
-  const { out, lastEventId } = parse(['id: 42\n\n'])
-  assert.deepEqual(out, [])
-  assert.equal(lastEventId, '42')
+test('SSE parser: id without data updates lastEventId and reports it with onId, but dispatches no event', () => {
+  const ids = []
+  const out = []
+  const parser = createSSEParser({ onEvent: (e) => out.push(e), onId: (id) => ids.push(id) })
+  parser.push('id: 42\n\nretry: 10\n\nid: 43\ndata: x\n\n')
+  assert.deepEqual(out, [{ type: 'message', data: 'x', id: '43' }])
+  assert.deepEqual(ids, ['42'], 'only for the block with an id and no data')
+  assert.equal(parser.lastEventId, '43')
 })
 
 test('SSE parser: the id in force carries over to later events, and starts from the given one', () => {

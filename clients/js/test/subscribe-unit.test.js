@@ -125,6 +125,16 @@ test('a stream that ends is resumed with Last-Event-ID; repeated ids are dropped
   subscription.close()
 })
 
+test('an id-only block (a position without an event) is where a dropped connection resumes from', async () => {
+  const server = scriptedFetch((call, index) => (index === 0 ? { chunks: ['retry: 2000\nid: 12\n\n'], end: true } : { chunks: [event(13, 'missed while away')] }))
+  const client = createClient({ url: 'http://x.test', app: 'demo', fetch: server.fetch })
+  const { log, subscription } = record(client, 'news')
+  await waitFor(() => log.events.length === 1)
+  assert.equal(server.calls[0].headers['last-event-id'], undefined)
+  assert.equal(server.calls[1].headers['last-event-id'], '12')
+  subscription.close()
+})
+
 test('event: gap reaches onGap and moves lastEventId; an unknown_event_id gap resets it lower', async () => {
   const server = scriptedFetch(() => ({
     chunks: [
