@@ -106,6 +106,9 @@ struct RealtimeTests {
         #expect(connection.status == 200, "\(connection.body)")
         let first = await connection.next(timeout: .seconds(10))
         #expect(first?.retry == 2000, "expected the retry hint first, got \(String(describing: first))")
+        if !headers.contains(where: { $0.0 == "Last-Event-ID" }), !query.contains("last_event_id") {
+            #expect(first?.id != nil, "a new subscriber is told the id it starts after")
+        }
         return connection
     }
 

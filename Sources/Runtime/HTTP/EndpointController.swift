@@ -18,6 +18,17 @@ struct EndpointController {
         }
     }
 
+    /// The query's parameters, percent-decoded with '+' as a space (the last of repeated names wins).
+    static func queryParameters(_ query: String?) -> [(String, String)] {
+        guard let query, !query.isEmpty else { return [] }
+        return query.split(separator: "&").compactMap { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ text: Substring) -> String? { String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding }
+            guard let name = decode(parts[0]), !name.isEmpty else { return nil }
+            return (name, parts.count > 1 ? decode(parts[1]) ?? String(parts[1]) : "")
+        }
+    }
+
     func handle(_ request: Request, _ context: PiCloudRequestContext) async throws -> Response {
         let app = try context.parameters.require("app")
         guard let deployment = core.registry.deployment(for: app) else {
@@ -60,7 +71,8 @@ struct EndpointController {
             }
         }
         var query: [String: LuaValue] = [:]
-        for (key, value) in request.uri.queryParameters { query[String(key)] = .string(String(value)) }
+        // Form encoding (HTML forms, URLSearchParams) writes spaces as '+'.
+        for (key, value) in Self.queryParameters(request.uri.query) { query[key] = .string(value) }
         var json: LuaValue = .nil
         if !body.isEmpty, request.headers[.contentType]?.lowercased().contains("json") == true {
             do {

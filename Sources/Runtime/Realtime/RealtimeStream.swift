@@ -286,7 +286,9 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
             end(event: nil, reason: nil)
             return
         }
-        var opening = ByteBuffer(string: "retry: \(Self.retryMilliseconds)\n\n")
+        // A new subscriber learns where it starts (`id:` of the newest event): if its connection
+        // drops before the first event, it resumes from there and misses nothing.
+        var opening = ByteBuffer(string: "retry: \(Self.retryMilliseconds)\n" + (request.resumeAfter == nil ? "id: \(floor)\n" : "") + "\n")
         position = floor
         if let resume = request.resumeAfter {
             core.metrics.realtimeReplays.increment()
