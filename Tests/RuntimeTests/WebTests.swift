@@ -1,7 +1,7 @@
 import Foundation
 import LuaBridge
 import NIOHTTP1
-import Runtime
+@testable import Runtime
 import Testing
 
 /// What browsers get: the dashboard, the client library, and CORS on app routes.
@@ -70,5 +70,24 @@ struct WebTests {
             let other = try await server.request(.GET, "/apps/web/api/x", token: nil, headers: [("Origin", "https://evil.example")])
             #expect(other.headers["Access-Control-Allow-Origin"].isEmpty)
         }
+    }
+
+    @Test("the binary carries exactly the files of dashboard/ and clients/js/src/ (run scripts/embed-resources.py after editing)")
+    func embeddedInSync() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        var onDisk: [String: String] = [:]
+        for folder in ["dashboard", "clients/js/src"] {
+            let directory = root.appendingPathComponent(folder)
+            guard let walker = FileManager.default.enumerator(atPath: directory.path) else { continue }
+            while let relative = walker.nextObject() as? String {
+                let path = folder + "/" + relative
+                let ext = (relative as NSString).pathExtension
+                guard (folder == "dashboard" ? ["html", "js", "css", "svg", "json"] : ["js"]).contains(ext),
+                      folder == "dashboard" || !relative.contains("/") else { continue }
+                onDisk[path] = try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
+            }
+        }
+        #expect(Set(AssetsController.embedded.keys) == Set(onDisk.keys))
+        for (path, text) in onDisk { #expect(AssetsController.embedded[path] == text, "\(path) differs from the embedded copy") }
     }
 }

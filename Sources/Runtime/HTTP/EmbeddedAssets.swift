@@ -197,13 +197,15 @@ function invoke(fn, ...args) {
  * An incremental SSE parser. Feed it text in chunks split anywhere (`push`); lines may end in
  * CRLF, LF or CR. It calls `onEvent({ type, data, id })` for each event with data (type
  * `'message'` when the stream names none; `id` is the last event id in force, or null),
- * `onComment(text)` for comment lines (`: heartbeat`), and `onRetry(ms)` for `retry:`.
+ * `onComment(text)` for comment lines (`: heartbeat`), `onRetry(ms)` for `retry:`, and
+ * `onId(id)` for a block with an `id:` but no data (a position without an event).
  * `lastEventId` follows `id:` fields even on events without data, as browsers do.
  *
  * @param {{
  *   onEvent?: (event: { type: string, data: string, id: string | null }) => void,
  *   onComment?: (text: string) => void,
  *   onRetry?: (ms: number) => void,
+ *   onId?: (id: string | null) => void,
  *   lastEventId?: string | null,
  * }} handlers
  */
@@ -216,11 +218,15 @@ export function createSSEParser(handlers = {}) {
   let type = ''
   let lastEventId = handlers.lastEventId ?? null
   let pendingId = lastEventId
+  let sawId = false
 
   /** @param {string} line */
   function processLine(line) {
     if (line === '') {
+      const idOnly = !hasData && sawId
+      sawId = false
       lastEventId = pendingId
+      if (idOnly) handlers.onId?.(lastEventId)
       if (hasData) {
         const event = { type: type || 'message', data, id: lastEventId }
         data = ''
@@ -249,7 +255,10 @@ export function createSSEParser(handlers = {}) {
         type = value
         break
       case 'id':
-        if (!value.includes('\0')) pendingId = value
+        if (!value.includes('\0')) {
+          pendingId = value
+          sawId = true
+        }
         break
       case 'retry':
         if (/^\d+$/.test(value)) handlers.onRetry?.(Number(value))
@@ -720,6 +729,11 @@ export function createClient(options) {
         onComment: () => delivered(),
         onRetry: (ms) => {
           serverRetry = ms
+        },
+        // A position without an event (`id: n` alone): where to resume from if the connection
+        // drops before the first event. Only ever moves forward.
+        onId: (id) => {
+          if (id && (lastEventId == null || (compareIds(id, lastEventId) ?? 0) > 0)) lastEventId = id
         },
       })
       const streamReader = response.body.getReader()
