@@ -318,8 +318,8 @@ md.append(
     "handler start, from the `picloud_trigger_start_latency_seconds` histograms of **all nodes merged** (buckets summed; the value is the upper bound "
     "of the bucket that holds the quantile). In the burst it mostly measures the queue; the steady line measures the reaction time: "
     f"{steady_events} more events at {steady_rate} per second, one publish per request, round robin over the nodes (histogram after minus before). "
-    "A node publishes to one topic one transaction at a time (its events of a topic stay in order), so 1 node publishes one event after the other "
-    "whatever the number of requests, and 3 nodes publish three at once."
+    "The benchmark's topic is not registered (no [[topics]] entry), so a node's publishes to it do not take turns (only a registered topic's do, "
+    "to keep its ids in order for the node's subscribers); each request still publishes its events one after the other."
 )
 md.append("")
 md.append(
