@@ -197,11 +197,8 @@ struct ClusterTests {
         await cluster.stop()
     }
 
-    @Test("an SSE subscriber on node C gets every event published by handlers on A and B, in order; resume works on any node")
-    func realtimeAcrossNodes() async throws {
-        guard Self.serverURL != nil else { return }
-        let cluster = try await Cluster()
-        defer { Task { await cluster.stop() } }
+    /// Deploys the feed app: `POST /publish/:n` publishes `{n, pad}` (`?size=` bytes of padding) to the public external topic "news".
+    func deployFeed(_ cluster: Cluster) async throws {
         try await cluster.deploy("feed", manifest: """
             name = "feed"
             [[endpoints]]
@@ -221,6 +218,14 @@ struct ClusterTests {
                 end
                 """,
         ], probe: "/apps/feed/api/publish/0")
+    }
+
+    @Test("an SSE subscriber on node C gets every event published by handlers on A and B, in order; resume works on any node")
+    func realtimeAcrossNodes() async throws {
+        guard Self.serverURL != nil else { return }
+        let cluster = try await Cluster()
+        defer { Task { await cluster.stop() } }
+        try await deployFeed(cluster)
         let (a, b, c) = (cluster.nodes[0], cluster.nodes[1], cluster.nodes[2])
         let stream = try await SSEConnection.open(port: c.port, path: "/apps/feed/realtime/news")
         #expect(stream.status == 200)
@@ -253,18 +258,7 @@ struct ClusterTests {
         guard Self.serverURL != nil else { return }
         let cluster = try await Cluster(count: 2)
         defer { Task { await cluster.stop() } }
-        try await cluster.deploy("feed", manifest: """
-            name = "feed"
-            [[endpoints]]
-            method = "POST"
-            path = "/publish/:n"
-            handler = "handlers/publish.lua"
-            [[topics]]
-            name = "news"
-            external_subscribable = true
-            auth_mode = "public"
-            """, files: ["handlers/publish.lua": #"return function(req) pubsub.publish("news", { n = tonumber(req.params.n) }) return "ok" end"#],
-            probe: "/apps/feed/api/publish/0")
+        try await deployFeed(cluster)
         let (a, b) = (cluster.nodes[0], cluster.nodes[1])
         let stream = try await SSEConnection.open(port: b.port, path: "/apps/feed/realtime/news")
         #expect(try await a.request(.POST, "/apps/feed/api/publish/1").status == 200)
