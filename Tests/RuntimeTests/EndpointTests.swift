@@ -61,6 +61,7 @@ struct EndpointTests {
             #expect(try await server.call("r", .GET, "/items/7").text == "param 7")
             let missing = try await server.call("r", .GET, "/nothing")
             #expect(missing.status == 404 && missing.errorCode == "not_found")
+            #expect(missing.headers.first(name: "X-Request-Id")?.isEmpty == false, "error answers carry the request id")
             let wrongMethod = try await server.call("r", .POST, "/items/7")
             #expect(wrongMethod.status == 405 && wrongMethod.headers.first(name: "Allow") == "GET, DELETE")
             #expect(try await server.call("ghost", .GET, "/x").status == 404)

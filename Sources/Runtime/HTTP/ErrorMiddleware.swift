@@ -4,22 +4,37 @@ import Logging
 import NIOCore
 import Services
 
+/// A request context that knows its request's id.
+protocol RequestIdentified {
+    var requestID: String { get }
+}
+
 /// Turns every error into `{"error":{"code","message"}}` with a fitting status, in one place.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let error as ServiceError {
+        } catch {
+            var response = answer(error, request: request, context: context)
+            // Error answers carry the request id too (the log lines of the request have it).
+            if let identified = context as? any RequestIdentified { response.headers[.init("X-Request-Id")!] = identified.requestID }
+            return response
+        }
+    }
+
+    private func answer(_ error: any Error, request: Request, context: Context) -> Response {
+        switch error {
+        case let error as ServiceError:
             if error.code == .internal {
                 context.logger.error("internal error", metadata: ["error": "\(error.underlying.map { "\($0)" } ?? error.message)"])
             }
             return Self.response(status: Self.status(for: error.code), code: error.code.rawValue, message: error.message)
-        } catch is NIOTooManyBytesError {
+        case is NIOTooManyBytesError:
             return Self.response(status: .contentTooLarge, code: ServiceError.Code.payloadTooLarge.rawValue, message: "the request body is too large")
-        } catch let error as HTTPError {
+        case let error as HTTPError:
             let code = Self.code(for: error.status)
             return Self.response(status: error.status, code: code.rawValue, message: error.body ?? Self.defaultMessage(error.status, request))
-        } catch {
+        default:
             context.logger.error("unhandled error", metadata: ["error": "\(error)"])
             return Self.response(status: .internalServerError, code: ServiceError.Code.internal.rawValue, message: "internal error")
         }

@@ -3,7 +3,7 @@ import Hummingbird
 import Services
 
 /// Per-request state: who is calling, and the id that ties logs and errors together.
-struct PiCloudRequestContext: RequestContext {
+struct PiCloudRequestContext: RequestContext, RequestIdentified {
     var coreContext: CoreRequestContextStorage
     /// The authenticated key, if the request carried a valid one.
     var principal: Principal?
