@@ -112,9 +112,15 @@ let package = Package(
             path: "bench/RealtimeBench",
             swiftSettings: swiftSettings
         ),
+        // What several test targets share (starting child processes safely).
+        .target(
+            name: "TestSupport",
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "LuaBridgeTests",
-            dependencies: ["LuaBridge"],
+            dependencies: ["LuaBridge", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -130,6 +136,7 @@ let package = Package(
             name: "RuntimeTests",
             dependencies: [
                 "Runtime",
+                "TestSupport",
                 "LuaBridge",
                 "Services",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

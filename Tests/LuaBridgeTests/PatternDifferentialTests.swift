@@ -1,5 +1,6 @@
 import Foundation
 import LuaBridge
+import TestSupport
 import Testing
 
 /// PiCloud's step-counted pattern matcher against stock Lua 5.4 (the `lua5.4` interpreter, which
@@ -79,7 +80,7 @@ struct PatternDifferentialTests {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("patterns-\(UUID().uuidString).lua")
         try "io.write((function()\n\(body)\nend)())".write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/lua5.4")
         process.arguments = [file.path]
         let output = Pipe()

@@ -1,6 +1,7 @@
 import Foundation
 import LuaBridge
 import NIOHTTP1
+import TestSupport
 import Testing
 
 /// Three `picloud serve` processes on one PostgreSQL database, as users run several nodes.

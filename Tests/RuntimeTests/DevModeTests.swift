@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import TestSupport
 import Testing
 
 /// `picloud dev DIR`: serves a folder and redeploys it on every save.
@@ -51,7 +52,7 @@ struct DevModeTests {
         let handler = folder.appendingPathComponent("handlers/main.lua")
         try "return function() return 'v1' end\n".write(to: handler, atomically: true, encoding: .utf8)
 
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = ServeProcessTests.binary
         process.arguments = ["dev", folder.path, "--port", "0"]
         let output = Pipe()

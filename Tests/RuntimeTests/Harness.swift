@@ -8,6 +8,7 @@ import NIOCore
 import NIOHTTP1
 import Runtime
 import Services
+import TestSupport
 
 /// A PiCloud server running in-process on a free loopback port, talked to over real HTTP.
 struct Harness {
@@ -117,7 +118,7 @@ func runProcess(_ executable: URL, _ arguments: [String], in directory: URL? = n
     try await withCheckedThrowingContinuation { continuation in
         DispatchQueue.global().async {
             do {
-                let process = Process()
+                let process = ChildProcess()
                 process.executableURL = executable
                 process.arguments = arguments
                 if let directory { process.currentDirectoryURL = directory }

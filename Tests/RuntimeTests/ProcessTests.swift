@@ -4,13 +4,14 @@ import LuaBridge
 import NIOCore
 import NIOHTTP1
 import Services
+import TestSupport
 import Testing
 
 /// The real binary, started and stopped like a user (or a crash) would.
 @Suite("picloud as a process: restarts and crashes")
 struct ProcessTests {
     final class Server: @unchecked Sendable {
-        let process = Process()
+        let process = ChildProcess()
         let port: Int
         let dataDirectory: String
 

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
 import Foundation
+import TestSupport
 import Testing
 
 /// The real binary: starts, answers /healthz over loopback, stops cleanly on SIGTERM.
@@ -18,7 +19,7 @@ struct ServeProcessTests {
         let binary = Self.binary
         try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build the picloud binary first (swift build)")
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("picloud-serve-\(UUID().uuidString)")
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = binary
         process.arguments = ["serve", "--port", "0", "--data-dir", data.path]
         let errors = Pipe()
@@ -73,7 +74,7 @@ struct ServeProcessTests {
         }
     }
 
-    static func waitForExit(_ process: Process, seconds: Double) async -> Bool {
+    static func waitForExit(_ process: ChildProcess, seconds: Double) async -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while process.isRunning && Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
         if process.isRunning { return false }

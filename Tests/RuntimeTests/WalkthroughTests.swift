@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The README's tour, run as written against a server started the way `make run` starts it.
@@ -34,7 +35,7 @@ struct WalkthroughTests {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("picloud-readme-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         let data = work.appendingPathComponent("picloud-data").path
-        let server = Process()
+        let server = ChildProcess()
         server.executableURL = ServeProcessTests.binary
         server.arguments = ["serve", "--port", "0", "--data-dir", data,
                             "--deploy", Self.root.appendingPathComponent("examples/notes").path,
