@@ -165,3 +165,30 @@ struct OutboxStorageTests {
         #expect(try await storage.outboxDepth() == 1)
     }
 }
+
+@Suite("SQLite group commit")
+struct GroupCommitTests {
+    @Test("concurrent writes share transactions, yet each commits or fails alone, with its own outbox rows")
+    func failuresStayAlone() async throws {
+        let store = try await TestStore(.sqlite)
+        let storage = store.storage
+        let target = OutboxTarget(triggerID: "t", kind: .docs, handler: "h.lua", retry: RetryPolicy(maxAttempts: 1, baseMilliseconds: 10, capMilliseconds: 10), timeoutMilliseconds: nil)
+        let enqueue = OutboxEnqueue(targets: [target], depth: 1)
+        _ = try await storage.docInsert(app: "demo", collection: "c", id: "taken", body: store.json("{}"), now: 1, enqueue: .none)
+        let results = await withTaskGroup(of: (Int, Bool).self) { group in
+            for index in 0..<200 {
+                group.addTask {
+                    // Every third write conflicts (the id exists) and must fail without taking others with it.
+                    let id = index % 3 == 0 ? "taken" : "d\(index)"
+                    let ok = (try? await storage.docInsert(app: "demo", collection: "c", id: id, body: store.json("{\"n\":\(index)}"), now: 2, enqueue: enqueue)) != nil
+                    return (index, ok)
+                }
+            }
+            return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        }
+        for (index, ok) in results { #expect(ok == (index % 3 != 0), "write \(index)") }
+        let written = results.values.filter { $0 }.count
+        #expect(try await storage.docCount(app: "demo", collection: "c", filter: []) == written + 1)
+        #expect(try await storage.outboxDepth() == written, "only the writes that committed left outbox rows")
+    }
+}

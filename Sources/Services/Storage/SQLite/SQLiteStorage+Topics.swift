@@ -114,12 +114,15 @@ extension SQLiteStorage {
                             .execute(arguments: [app, topic, id - Int64(keep)])
                     }
                 }
-                let committed = TopicEvent(app: app, topic: topic, seq: id, message: message, publishedAt: now)
-                // Runs on the writer queue right after this transaction commits, so in commit order;
-                // never when it rolls back.
-                db.afterNextTransaction(onCommit: { _ in onCommit(committed) })
             }
             let eventID = try Self.insertOutbox(db, app: app, enqueue: enqueue, event: event(seq), now: now)
+            if let seq {
+                let committed = TopicEvent(app: app, topic: topic, seq: seq, message: message, publishedAt: now)
+                // Runs on the writer queue right after the transaction commits, so in commit order;
+                // never when it rolls back. Registered last: nothing of this write can fail after it
+                // (a write of a batch rolls back alone, to its savepoint).
+                db.afterNextTransaction(onCommit: { _ in onCommit(committed) })
+            }
             return (seq, eventID)
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 public import Logging
 
 /// The embedded backend: one SQLite file in WAL mode, reached through a GRDB pool (one writer,
@@ -13,6 +14,7 @@ public final class SQLiteStorage: StorageBackend {
 
     let pool: DatabasePool
     let logger: Logger
+    let writes: WriteBatcher
 
     /// Opens (creating if needed) the database at `path` and migrates it.
     public init(path: String, durability: Durability = .full, logger: Logger = Logger(label: "picloud.storage")) throws {
@@ -25,6 +27,7 @@ public final class SQLiteStorage: StorageBackend {
         }
         self.pool = try DatabasePool(path: path, configuration: configuration)
         self.logger = logger
+        self.writes = WriteBatcher(pool: pool)
         try migrate()
     }
 
@@ -77,12 +80,34 @@ public final class SQLiteStorage: StorageBackend {
         try await pool.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "\n") }
     }
 
+    /// Runs `body` as one write of its own: it sees its changes and nobody else's half-done
+    /// ones, and it commits entirely or not at all. Concurrent writes share one transaction and
+    /// one `fsync` (group commit): each runs in a savepoint of the batch's transaction (a failing
+    /// one rolls back alone), and all are acknowledged when the batch has committed.
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        do {
-            return try await pool.write(body)
-        } catch let error as DatabaseError {
-            throw Self.map(error)
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            writes.submit(PendingWrite(
+                run: { db in
+                    do {
+                        var value: T?
+                        try db.inSavepoint {
+                            value = try body(db)
+                            return .commit
+                        }
+                        let result = value!
+                        return { continuation.resume(returning: result) }
+                    } catch {
+                        let failure = Self.map(any: error)
+                        return { continuation.resume(throwing: failure) }
+                    }
+                },
+                fail: { error in continuation.resume(throwing: Self.map(any: error)) }
+            ))
         }
+    }
+
+    static func map(any error: any Error) -> any Error {
+        (error as? DatabaseError).map(map) ?? error
     }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
@@ -106,5 +131,70 @@ public final class SQLiteStorage: StorageBackend {
 public enum Clock {
     public static func now() -> Milliseconds {
         Milliseconds((Date().timeIntervalSince1970 * 1000).rounded(.down))
+    }
+}
+
+/// A write waiting for its batch: `run` executes it inside the batch's transaction and returns
+/// what to do once the batch committed (resume its caller); `fail` reports a batch that did not.
+struct PendingWrite: Sendable {
+    let run: @Sendable (Database) -> @Sendable () -> Void
+    let fail: @Sendable (any Error) -> Void
+}
+
+/// Group commit on SQLite's one writer: writes that arrive while a batch is being written wait
+/// and go together into the next one, in arrival order. No write waits for a timer: a lone write
+/// is a batch of one.
+final class WriteBatcher: Sendable {
+    /// Most writes in one transaction (bounds how long the first of them waits).
+    static let maximumBatch = 256
+
+    private struct State {
+        var queue: [PendingWrite] = []
+        var draining = false
+    }
+
+    private let pool: DatabasePool
+    private let state = Mutex(State())
+
+    init(pool: DatabasePool) { self.pool = pool }
+
+    func submit(_ write: PendingWrite) {
+        let start = state.withLock { state -> Bool in
+            state.queue.append(write)
+            guard !state.draining else { return false }
+            state.draining = true
+            return true
+        }
+        if start { drain() }
+    }
+
+    private func next() -> [PendingWrite] {
+        state.withLock { state in
+            let batch = Array(state.queue.prefix(Self.maximumBatch))
+            state.queue.removeFirst(batch.count)
+            if batch.isEmpty { state.draining = false }
+            return batch
+        }
+    }
+
+    private func drain() {
+        pool.asyncWriteWithoutTransaction { db in
+            while true {
+                let batch = self.next()
+                guard !batch.isEmpty else { return }
+                var acknowledgements: [@Sendable () -> Void] = []
+                acknowledgements.reserveCapacity(batch.count)
+                do {
+                    try db.beginTransaction(.immediate)
+                    for write in batch { acknowledgements.append(write.run(db)) }
+                    try db.commit()
+                } catch {
+                    try? db.rollback()
+                    for write in batch { write.fail(error) }
+                    continue
+                }
+                for acknowledge in acknowledgements { acknowledge() }
+            }
+        }
     }
 }
