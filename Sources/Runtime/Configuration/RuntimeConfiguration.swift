@@ -19,6 +19,8 @@ public struct RuntimeConfiguration: Sendable, Hashable {
     public var masterKey: String?
     /// `full` (default) flushes every commit to disk; `normal` survives process crashes only (`PICLOUD_SQLITE_SYNCHRONOUS`).
     public var durability: SQLiteStorage.Durability = .full
+    /// Most writes that share one SQLite transaction and fsync (group commit; `PICLOUD_SQLITE_WRITE_BATCH`, default 256; 1 commits each write alone).
+    public var sqliteWriteBatch = WriteBatcher.defaultBatch
     /// Largest request body an endpoint accepts (`PICLOUD_MAX_BODY_BYTES`, default 1 MiB).
     public var maxBodyBytes = 1 << 20
     /// Largest stored file (`PICLOUD_MAX_FILE_BYTES`, default 10 MiB).
@@ -112,6 +114,7 @@ public struct RuntimeConfiguration: Sendable, Hashable {
         filesSweepSeconds = try integer("PICLOUD_FILES_SWEEP_INTERVAL_SEC", 1...(7 * 86400)) ?? filesSweepSeconds
         dispatcherConcurrency = try integer("PICLOUD_DISPATCHER_CONCURRENCY", 1...256) ?? dispatcherConcurrency
         databaseMaxConnections = try integer("PICLOUD_DATABASE_MAX_CONNECTIONS", 2...1000) ?? databaseMaxConnections
+        sqliteWriteBatch = try integer("PICLOUD_SQLITE_WRITE_BATCH", 1...10_000) ?? sqliteWriteBatch
         dispatcherLeaseMilliseconds = try integer("PICLOUD_DISPATCHER_LEASE_MS", 1000...3_600_000) ?? dispatcherLeaseMilliseconds
         dispatcherPollMilliseconds = try integer("PICLOUD_DISPATCHER_POLL_MS", 10...60_000) ?? dispatcherPollMilliseconds
         cronTickMilliseconds = try integer("PICLOUD_CRON_TICK_INTERVAL_MS", 10...60_000) ?? cronTickMilliseconds

@@ -17,7 +17,8 @@ public final class SQLiteStorage: StorageBackend {
     let writes: WriteBatcher
 
     /// Opens (creating if needed) the database at `path` and migrates it.
-    public init(path: String, durability: Durability = .full, logger: Logger = Logger(label: "picloud.storage")) throws {
+    /// - Parameter writeBatch: most writes that share one transaction (group commit); 1 commits each alone.
+    public init(path: String, durability: Durability = .full, writeBatch: Int = WriteBatcher.defaultBatch, logger: Logger = Logger(label: "picloud.storage")) throws {
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(10)
@@ -27,7 +28,7 @@ public final class SQLiteStorage: StorageBackend {
         }
         self.pool = try DatabasePool(path: path, configuration: configuration)
         self.logger = logger
-        self.writes = WriteBatcher(pool: pool)
+        self.writes = WriteBatcher(pool: pool, maximumBatch: max(1, writeBatch))
         try migrate()
     }
 
@@ -144,9 +145,10 @@ struct PendingWrite: Sendable {
 /// Group commit on SQLite's one writer: writes that arrive while a batch is being written wait
 /// and go together into the next one, in arrival order. No write waits for a timer: a lone write
 /// is a batch of one.
-final class WriteBatcher: Sendable {
-    /// Most writes in one transaction (bounds how long the first of them waits).
-    static let maximumBatch = 256
+public final class WriteBatcher: Sendable {
+    /// Most writes in one transaction by default (bounds how long the first of them waits).
+    public static let defaultBatch = 256
+    let maximumBatch: Int
 
     private struct State {
         var queue: [PendingWrite] = []
@@ -156,7 +158,10 @@ final class WriteBatcher: Sendable {
     private let pool: DatabasePool
     private let state = Mutex(State())
 
-    init(pool: DatabasePool) { self.pool = pool }
+    init(pool: DatabasePool, maximumBatch: Int) {
+        self.pool = pool
+        self.maximumBatch = maximumBatch
+    }
 
     func submit(_ write: PendingWrite) {
         let start = state.withLock { state -> Bool in
@@ -170,7 +175,7 @@ final class WriteBatcher: Sendable {
 
     private func next() -> [PendingWrite] {
         state.withLock { state in
-            let batch = Array(state.queue.prefix(Self.maximumBatch))
+            let batch = Array(state.queue.prefix(maximumBatch))
             state.queue.removeFirst(batch.count)
             if batch.isEmpty { state.draining = false }
             return batch
