@@ -4,7 +4,7 @@ ENV := source scripts/env.sh &&
 PORT ?= 8080
 DATA ?= ./picloud-data
 
-.PHONY: run test build bench bench-http bench-triggers bench-realtime bench-cluster clean
+.PHONY: run test build bench bench-http bench-triggers bench-realtime bench-cluster bench-compare clean
 
 ## run: install what is missing, build a release binary, and serve on $(PORT) with the examples deployed
 run:
@@ -46,6 +46,11 @@ bench-realtime:
 bench-cluster:
 	@$(ENV) scripts/deps.sh test
 	@$(ENV) scripts/with-postgres.sh bench/cluster/run.sh
+
+## bench-compare: PiCloud side by side with ngx_lua, nchan, Redis and Tarantool, installed from Debian and run on loopback (results in bench/results/)
+bench-compare:
+	@$(ENV) scripts/deps.sh run
+	@bench/compare/run.sh
 
 clean:
 	rm -rf .build

@@ -1,0 +1,1 @@
+return function() return { json = { v = 0 } } end
