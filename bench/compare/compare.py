@@ -92,17 +92,18 @@ def parse_redis_csv(path):
     return {"rps": float(row["rps"]), "p50_ms": float(row["p50_latency_ms"]), "p99_ms": float(row["p99_latency_ms"])}
 
 
-def children(pid):
-    found = []
+def proc_stats():
+    """(pid, fields after the command name) of every process in /proc/*/stat."""
     for stat in glob.glob("/proc/[0-9]*/stat"):
         try:
             text = open(stat).read()
         except OSError:
             continue
-        fields = text[text.rfind(")") + 2:].split()
-        if int(fields[1]) == pid:
-            found.append(int(stat.split("/")[2]))
-    return found
+        yield int(stat.split("/")[2]), text[text.rfind(")") + 2:].split()
+
+
+def children(pid):
+    return [child for child, fields in proc_stats() if int(fields[1]) == pid]
 
 
 def pss_kib(pids):
@@ -413,12 +414,7 @@ def deploy_nginx(prefix, repeats):
 def kernel_thread_seconds(tick):
     """CPU seconds of the kernel's threads (journal commits and writeback for the durable writes are done there)."""
     total = 0
-    for stat in glob.glob("/proc/[0-9]*/stat"):
-        try:
-            text = open(stat).read()
-        except OSError:
-            continue
-        fields = text[text.rfind(")") + 2:].split()
+    for _, fields in proc_stats():
         if int(fields[6]) & 0x00200000:  # PF_KTHREAD
             total += int(fields[11]) + int(fields[12])
     return total / tick
