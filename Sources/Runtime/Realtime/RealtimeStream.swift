@@ -36,7 +36,7 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
     static let accelBufferingHeader = HTTPField.Name("X-Accel-Buffering")!
     static let heartbeatChunk = RealtimeHub.chunk(ByteBuffer(string: ": heartbeat\n\n"))
 
-    private enum Phase {
+    enum Phase {
         /// Between requests.
         case idle
         /// Hummingbird is answering `inFlight` requests of this connection.
@@ -52,34 +52,34 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     let core: PiCloudCore
-    private var context: ChannelHandlerContext?
+    var context: ChannelHandlerContext?
     /// Where a stream writes its body: the front of the pipeline, below the HTTP encoder, so an
     /// event framed once as an HTTP chunk goes to every subscriber as is (see ``RawBodyWriter``).
-    private var body: ChannelHandlerContext?
-    private var phase = Phase.idle
+    var body: ChannelHandlerContext?
+    var phase = Phase.idle
     /// CORS headers for the request being answered (from its Origin).
-    private var corsFields: HTTPFields = [:]
+    var corsFields: HTTPFields = [:]
     /// Parts that arrived behind a realtime request while Hummingbird still answered earlier
     /// requests of the connection (HTTP pipelining); replayed once it has.
-    private var pending: [HTTPRequestPart] = []
+    var pending: [HTTPRequestPart] = []
     /// A request asked to close the connection after its answer: nothing after it is served.
-    private var closeAfterResponse = false
+    var closeAfterResponse = false
     /// Parts of a request that came after one that closes the connection are dropped.
-    private var dropping = false
+    var dropping = false
 
     // While streaming:
-    private var membership: RealtimeMembership?
-    private var app = ""
-    private var topic = ""
+    var membership: RealtimeMembership?
+    var app = ""
+    var topic = ""
     /// The id of the last event sent.
-    private var position: Int64 = 0
+    var position: Int64 = 0
     /// The topic's newest id when the stream joined its channel: everything after it is in the ring.
-    private var floor: Int64 = 0
+    var floor: Int64 = 0
     /// Whether new events are handed over as they are broadcast.
-    private var live = false
-    private var fetching = false
-    private var historyFailures = 0
-    private var waitingForWritability = false
+    var live = false
+    var fetching = false
+    var historyFailures = 0
+    var waitingForWritability = false
 
     init(core: PiCloudCore) {
         self.core = core
@@ -152,7 +152,7 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func replayPending(context: ChannelHandlerContext) {
+    func replayPending(context: ChannelHandlerContext) {
         guard !pending.isEmpty else { return }
         let parts = pending
         pending = []
@@ -209,7 +209,7 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: Checking
 
-    private func check(_ head: HTTPRequest, context: ChannelHandlerContext) {
+    func check(_ head: HTTPRequest, context: ChannelHandlerContext) {
         let requestID = Identifiers.ulid()
         phase = .checking(requestID: requestID)
         corsFields = core.configuration.cors.fields(origin: head.headerFields[CORSPolicy.origin])
@@ -241,7 +241,7 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Answers the request with an error; the connection stays open for the next request.
-    private func refuse(_ error: ServiceError, requestID: String) {
+    func refuse(_ error: ServiceError, requestID: String) {
         guard case .checking = phase, let context else { return }
         typealias Errors = ErrorMiddleware<PiCloudRequestContext>
         let body = Errors.body(code: error.code.rawValue, message: error.message)
@@ -262,7 +262,7 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: Streaming
 
-    private func start(_ request: RealtimeRequest, membership: RealtimeMembership, floor: Int64, requestID: String) {
+    func start(_ request: RealtimeRequest, membership: RealtimeMembership, floor: Int64, requestID: String) {
         guard case .checking = phase, let context else {
             membership.leave() // the connection closed meanwhile
             return
@@ -305,124 +305,13 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Writes SSE bytes as one HTTP chunk.
-    private func write(_ bytes: ByteBuffer) {
+    func write(_ bytes: ByteBuffer) {
         writeChunk(RealtimeHub.chunk(bytes))
     }
 
     /// Writes bytes already framed as an HTTP chunk.
-    private func writeChunk(_ chunk: ByteBuffer) {
+    func writeChunk(_ chunk: ByteBuffer) {
         body?.write(NIOAny(IOData.byteBuffer(chunk)), promise: nil)
-    }
-
-    /// Sends what the stream is missing, from the ring or the history, until it is live.
-    private func pump() {
-        guard case .streaming = phase, !live, !fetching, let context, let membership else { return }
-        var wrote = 0
-        defer {
-            if wrote > 0 { context.flush() }
-        }
-        while true {
-            guard context.channel.isWritable else {
-                waitingForWritability = true
-                return
-            }
-            // Below the floor the ring may not hold what is missing: never go live from there.
-            let read = position < floor ? membership.peek(after: position) : membership.catchUp(after: position)
-            switch read {
-            case .upToDate where position < floor:
-                fetchHistory(through: floor)
-                return
-            case .upToDate:
-                live = true
-                return
-            case .entries(_, let missed?):
-                fetchHistory(through: missed.upperBound)
-                return
-            case .entries(let entries, nil):
-                var batch = 0
-                for entry in entries {
-                    writeChunk(entry.payload)
-                    position = entry.seq
-                    batch += 1
-                    if !context.channel.isWritable { break }
-                }
-                wrote += batch
-                core.metrics.realtimeDelivered.increment(by: Int64(batch))
-            }
-        }
-    }
-
-    /// Reads the history after the current position (one page), then carries on pumping.
-    private func fetchHistory(through upper: Int64) {
-        guard let context else { return }
-        fetching = true
-        Self.readHistory(core.services.topics, app: app, topic: topic, after: position, through: upper, for: NIOLoopBound(self, eventLoop: context.eventLoop))
-    }
-
-    private static func readHistory(_ topics: TopicService, app: String, topic: String, after: Int64, through upper: Int64, for stream: NIOLoopBound<RealtimeStream>) {
-        Task {
-            let result: Result<History?, any Error>
-            do {
-                result = .success(try await topics.events(app: app, topic: topic, after: after, limit: historyPage).map { History(events: $0.events, lastSeq: $0.lastSeq) })
-            } catch {
-                result = .failure(error)
-            }
-            stream.eventLoop.execute { stream.value.historyArrived(result, after: after, through: upper) }
-        }
-    }
-
-    /// A page of the topic's history.
-    struct History: Sendable {
-        var events: [TopicEvent]
-        var lastSeq: Int64
-    }
-
-    private func historyArrived(_ result: Result<History?, any Error>, after: Int64, through upper: Int64) {
-        fetching = false
-        guard case .streaming = phase, let context, position == after else { return }
-        let page: History
-        switch result {
-        case .success(let found?):
-            page = found
-            historyFailures = 0
-        case .success(nil):
-            end(event: "closed", reason: "topic_deleted")
-            return
-        case .failure(let error):
-            // The database could not answer (busy, a disk problem): try again shortly, and after a
-            // few failures end the stream; the client reconnects with its Last-Event-ID.
-            historyFailures += 1
-            core.logger.warning("realtime: reading the history of \(app)/\(topic) failed (\(historyFailures)): \(error)")
-            guard historyFailures < 5 else {
-                end(event: "closed", reason: "unavailable")
-                return
-            }
-            fetching = true
-            let stream = NIOLoopBound(self, eventLoop: context.eventLoop)
-            context.eventLoop.scheduleTask(in: .seconds(1)) {
-                stream.value.fetching = false
-                stream.value.fetchHistory(through: upper)
-            }
-            return
-        }
-        var out = ByteBuffer()
-        let events = page.events.filter { $0.seq <= upper }
-        if let first = events.first, first.seq > position + 1 {
-            out.writeImmutableBuffer(Self.gap(from: position + 1, to: first.seq - 1, reason: "history_exceeded"))
-            core.metrics.realtimeDropped.increment(by: first.seq - 1 - position)
-        }
-        for event in events { out.writeImmutableBuffer(RealtimeHub.frame(event)) }
-        if let last = events.last { position = last.seq }
-        core.metrics.realtimeReplayed.increment(by: Int64(events.count))
-        // The history has nothing more up to `upper`: those ids are gone for good.
-        if page.events.count < Self.historyPage || events.count < page.events.count, position < upper {
-            out.writeImmutableBuffer(Self.gap(from: position + 1, to: upper, reason: "history_exceeded"))
-            core.metrics.realtimeDropped.increment(by: upper - position)
-            position = upper
-        }
-        if out.readableBytes > 0 { write(out) }
-        pump()
-        context.flush()
     }
 
     /// A new event, handed over by the hub on this event loop; true when it was written.
@@ -468,7 +357,7 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func finish() {
+    func finish() {
         phase = .ended
         live = false
         membership?.leave()
@@ -483,80 +372,4 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
         fields += [("to", EventJSON.string(String(to))), ("reason", EventJSON.string(reason))]
         return ByteBuffer(string: "id: \(to)\nevent: gap\ndata: \(String(decoding: EventJSON.object(fields), as: UTF8.self))\n\n")
     }
-}
-
-/// A realtime request, checked: the topic exists and browsers may follow it, and the token (for a
-/// token topic) lets the caller.
-struct RealtimeRequest: Sendable {
-    var app: String
-    var topic: String
-    /// When the token that allowed it runs out (plus the clock-skew allowance), in ms.
-    var expiresAt: Milliseconds?
-    var resumeAfter: Int64?
-    /// The auth mode the request was checked under.
-    var authMode: TopicRecord.AuthMode
-
-    /// `(app, raw topic segment)` for `/apps/{app}/realtime/{topic}` (a query may follow).
-    static func match(_ target: String) -> (app: Substring, topic: Substring)? {
-        let path = target.prefix { $0 != "?" }
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 5, parts[0].isEmpty, parts[1] == "apps", parts[3] == "realtime", !parts[2].isEmpty, !parts[4].isEmpty else { return nil }
-        return (parts[2], parts[4])
-    }
-
-    /// Checks a request; throws the `ServiceError` to answer with.
-    static func check(_ head: HTTPRequest, core: PiCloudCore) async throws -> RealtimeRequest {
-        guard let target = head.path, let (app, raw) = match(target) else { throw ServiceError(.notFound, "no such topic") }
-        guard head.method == .get else { throw ServiceError(.methodNotAllowed, "subscribe with GET") }
-        let query = Self.query(target)
-        var resumeAfter: Int64?
-        if let text = head.headerFields[RealtimeStream.lastEventIDHeader] ?? query["last_event_id"], !text.isEmpty {
-            guard let id = Int64(text.trimmingCharacters(in: .whitespaces)), id >= 0 else {
-                throw ServiceError(.invalidInput, "Last-Event-ID must be an event id of this topic (a number)")
-            }
-            resumeAfter = id
-        }
-        let topics = core.services.topics
-        guard let name = decodePathSegment(raw), let topic = try await topics.find(app: String(app), name: name), topic.externalSubscribable else {
-            throw ServiceError(.notFound, "no such topic")
-        }
-        var expiresAt: Milliseconds?
-        if topic.authMode == .token {
-            guard let token = Self.token(head, query: query), let claims = try await topics.verifyToken(token, app: String(app), topic: name) else {
-                throw ServiceError(.unauthorized, "a valid subscriber token for this topic is needed")
-            }
-            expiresAt = (claims.expiresAt + SubscriberToken.clockSkewSeconds) * 1000
-        }
-        return RealtimeRequest(app: String(app), topic: name, expiresAt: expiresAt, resumeAfter: resumeAfter, authMode: topic.authMode)
-    }
-
-    /// The subscriber token: `Authorization: Bearer`, else `?token=` (EventSource cannot set headers).
-    static func token(_ head: HTTPRequest, query: [String: String]) -> String? {
-        if let header = head.headerFields[.authorization] {
-            let parts = header.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1]).trimmingCharacters(in: .whitespaces) }
-        }
-        return query["token"]
-    }
-
-    /// The query parameters of a request target, percent-decoded.
-    static func query(_ target: String) -> [String: String] {
-        guard let mark = target.firstIndex(of: "?") else { return [:] }
-        var parameters: [String: String] = [:]
-        for pair in target[target.index(after: mark)...].split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let name = parts[0].removingPercentEncoding else { continue }
-            parameters[name] = parts.count > 1 ? parts[1].replacingOccurrences(of: "+", with: " ").removingPercentEncoding : ""
-        }
-        return parameters
-    }
-}
-
-/// Sits at the front of a streaming connection's pipeline (below the HTTP encoder) and passes
-/// writes through: a stream writes its body chunks from this handler's context. The HTTP encoder
-/// wrote the head (chunked transfer coding, as for any HTTP/1.1 answer without a length) and
-/// writes the final `0\r\n\r\n`; in between, chunks framed once per event go out as they are.
-final class RawBodyWriter: ChannelOutboundHandler, RemovableChannelHandler {
-    typealias OutboundIn = IOData
-    typealias OutboundOut = IOData
 }

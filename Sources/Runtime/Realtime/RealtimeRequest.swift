@@ -1,0 +1,80 @@
+import Foundation
+import HTTPTypes
+import NIOCore
+import Services
+
+/// A realtime request, checked: the topic exists and browsers may follow it, and the token (for a
+/// token topic) lets the caller.
+struct RealtimeRequest: Sendable {
+    var app: String
+    var topic: String
+    /// When the token that allowed it runs out (plus the clock-skew allowance), in ms.
+    var expiresAt: Milliseconds?
+    var resumeAfter: Int64?
+    /// The auth mode the request was checked under.
+    var authMode: TopicRecord.AuthMode
+
+    /// `(app, raw topic segment)` for `/apps/{app}/realtime/{topic}` (a query may follow).
+    static func match(_ target: String) -> (app: Substring, topic: Substring)? {
+        let path = target.prefix { $0 != "?" }
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 5, parts[0].isEmpty, parts[1] == "apps", parts[3] == "realtime", !parts[2].isEmpty, !parts[4].isEmpty else { return nil }
+        return (parts[2], parts[4])
+    }
+
+    /// Checks a request; throws the `ServiceError` to answer with.
+    static func check(_ head: HTTPRequest, core: PiCloudCore) async throws -> RealtimeRequest {
+        guard let target = head.path, let (app, raw) = match(target) else { throw ServiceError(.notFound, "no such topic") }
+        guard head.method == .get else { throw ServiceError(.methodNotAllowed, "subscribe with GET") }
+        let query = Self.query(target)
+        var resumeAfter: Int64?
+        if let text = head.headerFields[RealtimeStream.lastEventIDHeader] ?? query["last_event_id"], !text.isEmpty {
+            guard let id = Int64(text.trimmingCharacters(in: .whitespaces)), id >= 0 else {
+                throw ServiceError(.invalidInput, "Last-Event-ID must be an event id of this topic (a number)")
+            }
+            resumeAfter = id
+        }
+        let topics = core.services.topics
+        guard let name = decodePathSegment(raw), let topic = try await topics.find(app: String(app), name: name), topic.externalSubscribable else {
+            throw ServiceError(.notFound, "no such topic")
+        }
+        var expiresAt: Milliseconds?
+        if topic.authMode == .token {
+            guard let token = Self.token(head, query: query), let claims = try await topics.verifyToken(token, app: String(app), topic: name) else {
+                throw ServiceError(.unauthorized, "a valid subscriber token for this topic is needed")
+            }
+            expiresAt = (claims.expiresAt + SubscriberToken.clockSkewSeconds) * 1000
+        }
+        return RealtimeRequest(app: String(app), topic: name, expiresAt: expiresAt, resumeAfter: resumeAfter, authMode: topic.authMode)
+    }
+
+    /// The subscriber token: `Authorization: Bearer`, else `?token=` (EventSource cannot set headers).
+    static func token(_ head: HTTPRequest, query: [String: String]) -> String? {
+        if let header = head.headerFields[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1]).trimmingCharacters(in: .whitespaces) }
+        }
+        return query["token"]
+    }
+
+    /// The query parameters of a request target, percent-decoded.
+    static func query(_ target: String) -> [String: String] {
+        guard let mark = target.firstIndex(of: "?") else { return [:] }
+        var parameters: [String: String] = [:]
+        for pair in target[target.index(after: mark)...].split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = parts[0].removingPercentEncoding else { continue }
+            parameters[name] = parts.count > 1 ? parts[1].replacingOccurrences(of: "+", with: " ").removingPercentEncoding : ""
+        }
+        return parameters
+    }
+}
+
+/// Sits at the front of a streaming connection's pipeline (below the HTTP encoder) and passes
+/// writes through: a stream writes its body chunks from this handler's context. The HTTP encoder
+/// wrote the head (chunked transfer coding, as for any HTTP/1.1 answer without a length) and
+/// writes the final `0\r\n\r\n`; in between, chunks framed once per event go out as they are.
+final class RawBodyWriter: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = IOData
+    typealias OutboundOut = IOData
+}
