@@ -33,8 +33,9 @@ public enum PiCloudServer {
         AssetsController(directory: configuration.assetsDirectory).register(on: router)
         return Application(
             router: router,
-            // Realtime subscriptions are served by a handler in each connection's pipeline.
-            server: .http1(configuration: HTTP1Channel.Configuration(additionalChannelHandlers: [RealtimeStream(core: core)])),
+            // Realtime subscriptions and app endpoints are served by handlers in each
+            // connection's pipeline, on its event loop; the router gets everything else.
+            server: .http1(configuration: HTTP1Channel.Configuration(additionalChannelHandlers: [RealtimeStream(core: core), EndpointStream(core: core)])),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "PiCloud"

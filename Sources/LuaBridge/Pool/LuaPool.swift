@@ -7,6 +7,9 @@ public final class LuaPool: Sendable {
     public let configuration: LuaPoolConfiguration
     public let program: LuaProgram
     private let workers: [LuaWorker]
+    private let functions: HostFunctionTable
+    /// Workers confined to a caller's thread, by the key the caller chose (an event loop).
+    private let confined = Mutex<[ObjectIdentifier: LuaConfinedWorker]>([:])
     /// In-flight invocations per worker; a new one goes to the least busy.
     private let load: Mutex<[Int]>
 
@@ -14,6 +17,7 @@ public final class LuaPool: Sendable {
         let functions = HostFunctionTable(environment: environment)
         self.configuration = configuration
         self.program = program
+        self.functions = functions
         self.workers = (0..<configuration.size).map { _ in
             LuaWorker(program: program, functions: functions, configuration: configuration)
         }
@@ -41,10 +45,22 @@ public final class LuaPool: Sendable {
         return try await workers[index].invoke(handler, arguments: arguments, context: context, limits: limits ?? configuration.limits)
     }
 
-    /// Counters summed over the workers.
+    /// The worker confined to the thread `key` stands for (one per key, made on first use with
+    /// its own VM). `schedule` must run a closure on that thread.
+    public func confinedWorker(for key: ObjectIdentifier, schedule: @escaping LuaConfinedWorker.Schedule) -> LuaConfinedWorker {
+        confined.withLock { workers in
+            if let worker = workers[key] { return worker }
+            let worker = LuaConfinedWorker(program: program, functions: functions, configuration: configuration, schedule: schedule)
+            workers[key] = worker
+            return worker
+        }
+    }
+
+    /// Counters summed over the workers, confined ones included.
     public func statistics() async -> LuaPoolStatistics {
         var total = LuaPoolStatistics()
         for worker in workers { total = total + (await worker.statistics) }
+        for worker in confined.withLock({ Array($0.values) }) { total = total + worker.statistics }
         return total
     }
 }

@@ -7,10 +7,7 @@ import Services
 extension Response {
     /// A JSON response from a value (PiCloud's one JSON model, exact about integers and floats).
     static func json(_ value: LuaValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
-        var headers = headers
-        headers[.contentType] = "application/json; charset=utf-8"
-        let bytes = (try? LuaJSON.encode(value)) ?? Array(#"{"error":{"code":"internal","message":"response not encodable"}}"#.utf8)
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        EndpointAnswer.json(value, status: status, headers: headers).response
     }
 
     static func noContent() -> Response { Response(status: .noContent) }

@@ -1,0 +1,199 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LuaBridge
+import NIOCore
+import Prometheus
+import Services
+
+/// One call of an app endpoint, however the request came in: from the connection's pipeline on
+/// its event loop (``EndpointStream``, the usual way) or through the router
+/// (``EndpointController``). Both build the handler's arguments and its answer here.
+struct EndpointCall {
+    let deployment: ActiveDeployment
+    let endpoint: Manifest.Endpoint
+    let parameters: [String: String]
+    /// The path below `/apps/{app}/api`, decoded, e.g. `/messages/42`.
+    let path: String
+
+    enum Resolution {
+        case call(EndpointCall)
+        case methodNotAllowed(allowed: [String])
+        case notFound(path: String)
+    }
+
+    /// The endpoint the active deployment maps `method` and `rawPath` (what follows
+    /// `/apps/{app}/api`, without the query) to.
+    static func resolve(_ deployment: ActiveDeployment, method: String, rawPath: Substring) throws -> Resolution {
+        var segments: [String] = []
+        for part in rawPath.split(separator: "/", omittingEmptySubsequences: true) {
+            guard let decoded = decodePathSegment(part) else { throw ServiceError(.invalidInput, "malformed percent-encoding in the path") }
+            segments.append(decoded)
+        }
+        switch deployment.route(method: method, path: segments) {
+        case .notFound: return .notFound(path: rawPath.isEmpty ? "/" : String(rawPath))
+        case .methodNotAllowed(let allowed): return .methodNotAllowed(allowed: allowed)
+        case .found(let endpoint, let parameters):
+            return .call(EndpointCall(deployment: deployment, endpoint: endpoint, parameters: parameters, path: "/" + segments.joined(separator: "/")))
+        }
+    }
+
+    /// The `request` table the handler gets.
+    func requestValue(method: String, query: String?, headers: HTTPFields, body: [UInt8]) throws -> LuaValue {
+        var headerValues: [String: LuaValue] = [:]
+        for field in headers {
+            let name = field.name.canonicalName
+            if case .string(let existing)? = headerValues[name] {
+                headerValues[name] = .string(existing + ", " + field.value)
+            } else {
+                headerValues[name] = .string(field.value)
+            }
+        }
+        var queryValues: [String: LuaValue] = [:]
+        // Form encoding (HTML forms, URLSearchParams) writes spaces as '+'.
+        for (key, value) in Self.queryParameters(query) { queryValues[key] = .string(value) }
+        var json: LuaValue = .nil
+        if !body.isEmpty, headers[.contentType]?.lowercased().contains("json") == true {
+            do {
+                json = try LuaJSON.decode(body)
+            } catch {
+                throw ServiceError(.invalidInput, "malformed JSON body: \(error.message)")
+            }
+        }
+        return .object([
+            "method": .string(method), "path": .string(path), "params": .object(parameters.mapValues(LuaValue.string)),
+            "query": .object(queryValues), "headers": .object(headerValues), "body": LuaValue(bytes: body), "json": json,
+        ])
+    }
+
+    /// The `ctx` of the invocation, its deadline from the pool's time limit.
+    func invocationContext(requestID: String, principal: Principal?) -> InvocationContext {
+        let timeout = deployment.pool.configuration.limits.timeout.components
+        return InvocationContext(
+            app: deployment.app, requestID: requestID, principal: principal,
+            deadline: Date().timeIntervalSince1970 + Double(timeout.seconds) + Double(timeout.attoseconds) / 1e18
+        )
+    }
+
+    /// The query's parameters, percent-decoded with '+' as a space (the last of repeated names wins).
+    static func queryParameters(_ query: String?) -> [(String, String)] {
+        guard let query, !query.isEmpty else { return [] }
+        return query.split(separator: "&").compactMap { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ text: Substring) -> String? { String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding }
+            guard let name = decode(parts[0]), !name.isEmpty else { return nil }
+            return (name, parts.count > 1 ? decode(parts[1]) ?? String(parts[1]) : "")
+        }
+    }
+
+    /// The answer to what the handler did: its return value as a response, or its failure.
+    func answer(_ result: Result<[LuaValue], LuaError>, head: Bool, requestID: String, principal: Principal?, core: PiCloudCore) -> EndpointAnswer {
+        switch result {
+        case .success(let values):
+            do {
+                return try Self.answer(from: values.first ?? .nil, handler: endpoint.handler, head: head)
+            } catch let error as ServiceError {
+                return .error(error)
+            } catch {
+                return .error(ServiceError(.internal, "internal error", underlying: error))
+            }
+        case .failure(let error):
+            core.metrics.requestErrors.increment()
+            return Self.failure(error, app: deployment.app, requestID: requestID, principal: principal, core: core)
+        }
+    }
+
+    /// What a handler returned, as an HTTP answer. A table with only `status`, `headers`, `json`
+    /// and `body` is a response; any other value is sent as JSON (a string as text, nil as 204).
+    static func answer(from value: LuaValue, handler: String, head: Bool) throws -> EndpointAnswer {
+        let responseKeys: Set<String> = ["status", "headers", "json", "body"]
+        switch value {
+        case .nil:
+            return EndpointAnswer(status: .noContent)
+        case .string, .bytes:
+            return EndpointAnswer(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: ByteBuffer(bytes: value.byteValue ?? []))
+        case .object(let fields) where !fields.isEmpty && Set(fields.keys).isSubset(of: responseKeys):
+            var status = HTTPResponse.Status.ok
+            if let code = fields["status"] {
+                guard let number = code.integerValue, (100...599).contains(number) else {
+                    throw ServiceError(.scriptError, "\(handler): the response status must be an integer from 100 to 599")
+                }
+                status = HTTPResponse.Status(code: Int(number))
+            }
+            var headers = HTTPFields()
+            if case .object(let given)? = fields["headers"] {
+                for (name, headerValue) in given.sorted(by: { $0.key < $1.key }) {
+                    guard let fieldName = HTTPField.Name(name) else { throw ServiceError(.scriptError, "\(handler): '\(name)' is not a valid header name") }
+                    let text = headerValue.stringValue ?? headerValue.integerValue.map(String.init) ?? ""
+                    guard !text.contains("\r"), !text.contains("\n") else { throw ServiceError(.scriptError, "\(handler): header '\(name)' contains a line break") }
+                    headers[fieldName] = text
+                }
+            }
+            if let json = fields["json"], fields["body"] != nil, json != .nil {
+                throw ServiceError(.scriptError, "\(handler): a response has either json or body, not both")
+            }
+            if let json = fields["json"] {
+                return .json(json, status: status, headers: headers)
+            }
+            if let body = fields["body"] {
+                guard let bytes = body.byteValue else { throw ServiceError(.scriptError, "\(handler): body must be a string") }
+                if headers[.contentType] == nil { headers[.contentType] = "text/plain; charset=utf-8" }
+                return EndpointAnswer(status: status, headers: headers, body: ByteBuffer(bytes: head ? [] : bytes))
+            }
+            return EndpointAnswer(status: status, headers: headers)
+        default:
+            return .json(value)
+        }
+    }
+
+    /// A failed handler. An error table with a status (`error({status = 404, message = ...})`) is
+    /// the handler's own answer. Anything else is logged to the app's log and answered 500 (504
+    /// for the time limit): with `file:line` and the traceback for the app's admins, without for
+    /// everyone else.
+    static func failure(_ error: LuaError, app: String, requestID: String, principal: Principal?, core: PiCloudCore) -> EndpointAnswer {
+        if case .object(var fields)? = error.value, let status = fields["status"]?.integerValue, (400...599).contains(status) {
+            let code = fields.removeValue(forKey: "code")?.stringValue ?? ErrorMiddleware<PiCloudRequestContext>.code(for: HTTPResponse.Status(code: Int(status))).rawValue
+            let message = fields.removeValue(forKey: "message")?.stringValue ?? HTTPResponse.Status(code: Int(status)).reasonPhrase
+            fields.removeValue(forKey: "status")
+            var detail: [String: LuaValue] = ["code": .string(code), "message": .string(message)]
+            for (key, value) in fields { detail[key] = value }
+            return .json(["error": .object(detail)], status: HTTPResponse.Status(code: Int(status)))
+        }
+        core.services.logs.append(app: app, level: .error, message: error.message + (error.traceback.map { "\n" + $0 } ?? ""), requestID: requestID)
+        let isAdmin = principal?.may(.read, app: app) == true
+        let status: HTTPResponse.Status = error.code == .timeout ? .gatewayTimeout : .internalServerError
+        var detail: [String: LuaValue] = [
+            "code": .string(error.code == .timeout ? "timeout" : "script_error"),
+            "message": .string(isAdmin ? error.message : "the handler failed; the app's admins can find request \(requestID) in its logs"),
+            "request_id": .string(requestID),
+        ]
+        if isAdmin, let traceback = error.traceback { detail["traceback"] = .string(traceback) }
+        return .json(["error": .object(detail)], status: status)
+    }
+}
+
+/// An endpoint's answer before it is written: by the pipeline as is, by the router as a `Response`.
+struct EndpointAnswer {
+    var status: HTTPResponse.Status
+    var headers: HTTPFields = [:]
+    var body = ByteBuffer()
+
+    /// A JSON answer (PiCloud's one JSON model, exact about integers and floats).
+    static func json(_ value: LuaValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> EndpointAnswer {
+        var headers = headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        let bytes = (try? LuaJSON.encode(value)) ?? Array(#"{"error":{"code":"internal","message":"response not encodable"}}"#.utf8)
+        return EndpointAnswer(status: status, headers: headers, body: ByteBuffer(bytes: bytes))
+    }
+
+    /// `{"error":{"code","message"}}` for a service error, as the error middleware answers it.
+    static func error(_ error: ServiceError) -> EndpointAnswer {
+        typealias Errors = ErrorMiddleware<PiCloudRequestContext>
+        return EndpointAnswer(
+            status: Errors.status(for: error.code), headers: [.contentType: "application/json; charset=utf-8"],
+            body: Errors.body(code: error.code.rawValue, message: error.message)
+        )
+    }
+
+    var response: Response { Response(status: status, headers: headers, body: .init(byteBuffer: body)) }
+}

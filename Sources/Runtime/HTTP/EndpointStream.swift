@@ -1,0 +1,314 @@
+import Foundation
+import HTTPTypes
+import LuaBridge
+import Logging
+import NIOCore
+import Prometheus
+import NIOHTTPTypes
+import Services
+import Synchronization
+
+/// `/apps/{app}/api/...` answered in the connection's channel pipeline, on its event loop.
+///
+/// Every HTTP/1 connection gets one of these handlers between HTTP decoding and Hummingbird. A
+/// request for an endpoint of an active deployment is taken here: its body is gathered, its
+/// handler runs on the VM this event loop has for the app (``LuaConfinedWorker``), and the answer
+/// is written back from the same thread. A handler that makes no waiting host call costs no task
+/// and no thread hand-off; one that waits (a write, a query) resumes here when the call is done.
+/// Everything else (other routes, unknown apps and paths, CORS preflights) goes on to the router,
+/// which answers as it always did. Answers leave in the order the requests came (HTTP pipelining):
+/// a request that arrives while another is being answered waits for it.
+final class EndpointStream: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    /// A request taken here, while its body arrives.
+    struct Taken {
+        let head: HTTPRequest
+        let call: EndpointCall
+        let query: String?
+        var body: ByteBuffer?
+    }
+
+    enum Phase {
+        /// Between requests.
+        case idle
+        /// The router is answering `inFlight` requests of this connection.
+        case forwarding(inFlight: Int)
+        /// Gathering a taken request's body.
+        case reading(Taken)
+        /// Its handler runs.
+        case running
+        /// The connection closes (or closed): nothing more is read or answered.
+        case closed
+    }
+
+    static let requestIDHeader = HTTPField.Name("X-Request-Id")!
+
+    let core: PiCloudCore
+    var context: ChannelHandlerContext?
+    var phase = Phase.idle
+    /// Parts of requests that wait for the one being answered.
+    var pending: [HTTPRequestPart] = []
+    /// The decoder failed on what came behind the running request (e.g. data after
+    /// `Connection: close`): answer it, then close.
+    var closeAfterAnswer = false
+
+    init(core: PiCloudCore) {
+        self.core = core
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        phase = .closed
+        self.context = nil
+    }
+
+    // MARK: Requests
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        guard !closeAfterAnswer else { return }
+        guard pending.isEmpty else {
+            pending.append(part)
+            return
+        }
+        switch phase {
+        case .idle:
+            if case .head(let head) = part {
+                if let taken = take(head) {
+                    phase = .reading(taken)
+                    return
+                }
+                phase = .forwarding(inFlight: 1)
+            }
+            context.fireChannelRead(data)
+        case .forwarding(let inFlight):
+            if case .head(let head) = part {
+                // Taken once the router has answered what came before it.
+                if Self.mayTake(head) {
+                    pending.append(part)
+                    return
+                }
+                phase = .forwarding(inFlight: inFlight + 1)
+            }
+            context.fireChannelRead(data)
+        case .reading(var taken):
+            switch part {
+            case .head:
+                break // not from a well-formed decoder
+            case .body(var chunk):
+                let size = (taken.body?.readableBytes ?? 0) + chunk.readableBytes
+                guard size <= core.configuration.maxBodyBytes else {
+                    // The rest of the body is not worth reading: answer and close.
+                    phase = .running
+                    respond(.error(ServiceError(.payloadTooLarge, "the request body is larger than \(core.configuration.maxBodyBytes) bytes")),
+                            requestID: Identifiers.requestID(), head: taken.head, close: true)
+                    return
+                }
+                if taken.body == nil { taken.body = chunk } else { taken.body!.writeBuffer(&chunk) }
+                phase = .reading(taken)
+            case .end:
+                phase = .running
+                start(taken, context: context)
+            }
+        case .running:
+            pending.append(part)
+        case .closed:
+            break
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        context.write(data, promise: promise)
+        // The router finished an answer: when none is left, the connection is free again.
+        if case .end = unwrapOutboundIn(data), case .forwarding(let inFlight) = phase {
+            phase = inFlight > 1 ? .forwarding(inFlight: inFlight - 1) : .idle
+            if case .idle = phase { replayPending(context: context) }
+        }
+    }
+
+    func replayPending(context: ChannelHandlerContext) {
+        guard !pending.isEmpty else { return }
+        let parts = pending
+        pending = []
+        for (index, part) in parts.enumerated() {
+            channelRead(context: context, data: wrapInboundOut(part))
+            // A request taken again waits: the rest stays queued behind it, in order.
+            if !pending.isEmpty {
+                pending.append(contentsOf: parts[(index + 1)...])
+                break
+            }
+        }
+        // Outside a read cycle: let the handlers behind (the router's) take what was passed on.
+        context.fireChannelReadComplete()
+    }
+
+    /// Whether a request may be for an app endpoint (decided by ``take(_:)`` once it is its turn).
+    static func mayTake(_ head: HTTPRequest) -> Bool {
+        head.method != .options && head.path?.hasPrefix("/apps/") == true
+    }
+
+    /// The endpoint call for a request this handler answers, or nil to pass it on.
+    func take(_ head: HTTPRequest) -> Taken? {
+        guard Self.mayTake(head), let target = head.path else { return nil }
+        let (path, query) = Self.split(target)
+        // /apps/{app}/api[/...]
+        let afterApps = path.dropFirst("/apps/".utf8.count)
+        guard let slash = afterApps.firstIndex(of: "/") else { return nil }
+        let app = afterApps[..<slash]
+        let rest = afterApps[slash...]
+        guard rest.hasPrefix("/api"), rest.count == 4 || rest.dropFirst(4).first == "/" else { return nil }
+        guard let deployment = core.registry.deployment(for: String(app)),
+              case .call(let call)? = try? EndpointCall.resolve(deployment, method: head.method.rawValue, rawPath: rest.dropFirst(4))
+        else { return nil }
+        return Taken(head: head, call: call, query: query.map(String.init), body: nil)
+    }
+
+    static func split(_ target: String) -> (path: Substring, query: Substring?) {
+        guard let mark = target.firstIndex(of: "?") else { return (target[...], nil) }
+        return (target[..<mark], target[target.index(after: mark)...])
+    }
+
+    // MARK: Running
+
+    /// Finds the caller's key when the request names one (a task: it reads the store), then runs.
+    func start(_ taken: Taken, context: ChannelHandlerContext) {
+        let requestID = Identifiers.requestID()
+        guard let authorization = taken.head.headerFields[.authorization] else {
+            run(taken, principal: nil, presentedCredentials: false, requestID: requestID)
+            return
+        }
+        let stream = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let keys = core.services.keys
+        let core = core
+        Task {
+            do {
+                let principal = try await AuthenticationMiddleware.authenticate(authorization: authorization, keys: keys)
+                stream.eventLoop.execute { stream.value.run(taken, principal: principal, presentedCredentials: true, requestID: requestID) }
+            } catch {
+                let failure = error as? ServiceError ?? ServiceError(.internal, "internal error", underlying: error)
+                if failure.code == .internal { core.logger.error("endpoint: \(failure.underlying.map { "\($0)" } ?? failure.message)") }
+                stream.eventLoop.execute { stream.value.respond(.error(failure), requestID: requestID, head: taken.head) }
+            }
+        }
+    }
+
+    func run(_ taken: Taken, principal: Principal?, presentedCredentials: Bool, requestID: String) {
+        guard case .running = phase, let context else { return }
+        let call = taken.call
+        let head = taken.head
+        let requestValue: LuaValue
+        do {
+            if call.endpoint.auth == .key {
+                _ = try PiCloudRequestContext.require(.invoke, app: call.deployment.app, principal: principal, presentedCredentials: presentedCredentials)
+            }
+            var body = taken.body ?? ByteBuffer()
+            requestValue = try call.requestValue(
+                method: head.method.rawValue, query: taken.query, headers: head.headerFields, body: body.readBytes(length: body.readableBytes) ?? []
+            )
+        } catch {
+            respond(.error(error as? ServiceError ?? ServiceError(.internal, "internal error", underlying: error)), requestID: requestID, head: head)
+            return
+        }
+        let invocation = call.invocationContext(requestID: requestID, principal: principal)
+        let metrics = core.metrics
+        metrics.requests.increment()
+        let started = ContinuousClock.now
+        let loop = context.eventLoop
+        let worker = call.deployment.pool.confinedWorker(for: ObjectIdentifier(loop)) { loop.execute($0) }
+        let stream = NIOLoopBound(self, eventLoop: loop)
+        let core = core
+        worker.invoke(call.endpoint.handler, arguments: [requestValue, invocation.luaValue], context: invocation) { result in
+            metrics.requestDuration.record(ContinuousClock.now - started)
+            let answer = call.answer(result, head: head.method == .head, requestID: requestID, principal: principal, core: core)
+            stream.value.respond(answer, requestID: requestID, head: head)
+        }
+    }
+
+    /// Writes the answer; the connection is then free for the next request, or closed when the
+    /// request asked for that.
+    func respond(_ answer: EndpointAnswer, requestID: String, head request: HTTPRequest, close: Bool = false) {
+        guard case .running = phase, let context else { return }
+        var fields = answer.headers
+        // The framing is this server's, whatever a handler set.
+        fields[.contentLength] = nil
+        fields[.transferEncoding] = nil
+        fields[.connection] = nil
+        let hasBody = answer.status != .noContent && answer.status != .notModified && answer.status.kind != .informational
+        if hasBody { fields[.contentLength] = String(answer.body.readableBytes) }
+        fields[Self.requestIDHeader] = requestID
+        fields[.date] = HTTPDate.now
+        fields[.server] = "PiCloud"
+        for field in core.configuration.cors.fields(origin: request.headerFields[CORSPolicy.origin]) where fields[field.name] == nil { fields.append(field) }
+        let closing = close || closeAfterAnswer || Self.closes(request)
+        if closing { fields[.connection] = "close" }
+        context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.status, headerFields: fields))), promise: nil)
+        if hasBody, request.method != .head, answer.body.readableBytes > 0 { context.write(wrapOutboundOut(.body(answer.body)), promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        if closing {
+            phase = .closed
+            pending = []
+            context.close(promise: nil)
+            return
+        }
+        phase = .idle
+        replayPending(context: context)
+    }
+
+    /// Whether the request asks to close the connection after its answer.
+    static func closes(_ head: HTTPRequest) -> Bool {
+        head.headerFields[.connection]?.lowercased().contains("close") == true
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        phase = .closed
+        pending = []
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch phase {
+        case .reading:
+            // A client that sends garbage mid-request loses its connection; the router must not
+            // answer into it.
+            phase = .closed
+            pending = []
+            context.close(promise: nil)
+        case .running:
+            // Garbage behind a request being answered: the answer still goes out, then the
+            // connection closes.
+            closeAfterAnswer = true
+            pending = []
+        default:
+            context.fireErrorCaught(error)
+        }
+    }
+}
+
+/// The `Date` header's value (RFC 9110 IMF-fixdate), formatted once a second.
+enum HTTPDate {
+    private static let cache = Mutex<(second: Int, text: String)>((0, ""))
+
+    static var now: String {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        let second = time.tv_sec
+        return cache.withLock { cached in
+            if cached.second == second { return cached.text }
+            var moment = time_t(second)
+            var parts = tm()
+            gmtime_r(&moment, &parts)
+            let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+            let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+            func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+            let text = "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+                + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+            cached = (second, text)
+            return text
+        }
+    }
+}
