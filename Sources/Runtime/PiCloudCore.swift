@@ -50,7 +50,7 @@ final class PiCloudCore: Sendable {
             }
         } else {
             services = try PiCloudServices.embedded(
-                dataDirectory: configuration.dataDirectory, masterKey: masterKey, durability: configuration.durability, writeBatch: configuration.sqliteWriteBatch,
+                dataDirectory: configuration.dataDirectory, masterKey: masterKey, durability: configuration.durability, writeBatch: configuration.sqliteWriteBatch, kvCacheEntries: configuration.kvCacheEntries,
                 maxFileBytes: configuration.maxFileBytes, triggers: triggers, broadcaster: realtime, history: configuration.topicHistory,
                 tokenLifetime: configuration.subscriberTokenLifetime, logger: logger
             )

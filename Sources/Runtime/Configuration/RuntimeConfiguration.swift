@@ -21,6 +21,8 @@ public struct RuntimeConfiguration: Sendable, Hashable {
     public var durability: SQLiteStorage.Durability = .full
     /// Most writes that share one SQLite transaction and fsync (group commit; `PICLOUD_SQLITE_WRITE_BATCH`, default 256; 1 commits each write alone).
     public var sqliteWriteBatch = WriteBatcher.defaultBatch
+    /// kv entries kept in SQLite's exact read cache (`PICLOUD_KV_CACHE_ENTRIES`, default 4096; 0 turns it off).
+    public var kvCacheEntries = SQLiteStorage.defaultKVCacheEntries
     /// Largest request body an endpoint accepts (`PICLOUD_MAX_BODY_BYTES`, default 1 MiB).
     public var maxBodyBytes = 1 << 20
     /// Largest stored file (`PICLOUD_MAX_FILE_BYTES`, default 10 MiB).
@@ -115,6 +117,7 @@ public struct RuntimeConfiguration: Sendable, Hashable {
         dispatcherConcurrency = try integer("PICLOUD_DISPATCHER_CONCURRENCY", 1...256) ?? dispatcherConcurrency
         databaseMaxConnections = try integer("PICLOUD_DATABASE_MAX_CONNECTIONS", 2...1000) ?? databaseMaxConnections
         sqliteWriteBatch = try integer("PICLOUD_SQLITE_WRITE_BATCH", 1...10_000) ?? sqliteWriteBatch
+        kvCacheEntries = try integer("PICLOUD_KV_CACHE_ENTRIES", 0...1_000_000) ?? kvCacheEntries
         dispatcherLeaseMilliseconds = try integer("PICLOUD_DISPATCHER_LEASE_MS", 1000...3_600_000) ?? dispatcherLeaseMilliseconds
         dispatcherPollMilliseconds = try integer("PICLOUD_DISPATCHER_POLL_MS", 10...60_000) ?? dispatcherPollMilliseconds
         cronTickMilliseconds = try integer("PICLOUD_CRON_TICK_INTERVAL_MS", 10...60_000) ?? cronTickMilliseconds

@@ -9,6 +9,11 @@ extension AppSDK {
         return LuaLibrary(name: "kv", functions: [
             "get": { call in
                 let key = try call.string(1)
+                // A hot key answers from the store's read cache, without suspending the handler.
+                if let cached = kv.cached(app: app, key: key) {
+                    guard let entry = cached else { return .value(.nil) }
+                    return .value(try decodeStored(entry.value, what: "kv.get"))
+                }
                 return waiting(call) {
                     guard let entry = try await kv.get(app: app, key: key) else { return .value(.nil) }
                     return .value(try LuaJSON.decode(entry.value))
@@ -49,5 +54,14 @@ extension AppSDK {
                 }
             },
         ])
+    }
+}
+
+/// A stored JSON value for a script (the store only holds JSON it wrote).
+func decodeStored(_ bytes: [UInt8], what: String) throws -> LuaValue {
+    do {
+        return try LuaJSON.decode(bytes)
+    } catch {
+        throw LuaScriptError("\(what): \(error.message)")
     }
 }

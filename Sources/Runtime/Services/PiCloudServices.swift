@@ -18,12 +18,12 @@ struct PiCloudServices: Sendable {
 
     /// Opens the embedded store under `dataDirectory` and builds the services on it.
     static func embedded(
-        dataDirectory: String, masterKey: [UInt8], durability: SQLiteStorage.Durability, writeBatch: Int, maxFileBytes: Int,
+        dataDirectory: String, masterKey: [UInt8], durability: SQLiteStorage.Durability, writeBatch: Int, kvCacheEntries: Int = SQLiteStorage.defaultKVCacheEntries, maxFileBytes: Int,
         triggers: any TriggerMatching, broadcaster: any RealtimeBroadcasting, history: TopicHistoryDefaults,
         tokenLifetime: SubscriberTokenLifetime, logger: Logger
     ) throws -> PiCloudServices {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
-        let storage = try SQLiteStorage(path: dataDirectory + "/picloud.sqlite", durability: durability, writeBatch: writeBatch, logger: logger)
+        let storage = try SQLiteStorage(path: dataDirectory + "/picloud.sqlite", durability: durability, writeBatch: writeBatch, kvCacheEntries: kvCacheEntries, logger: logger)
         let store = FileStore(root: dataDirectory + "/files")
         return build(
             storage: storage, store: store, masterKey: masterKey, maxFileBytes: maxFileBytes, triggers: triggers, broadcaster: broadcaster,

@@ -34,6 +34,9 @@ public protocol DeploymentStore: Sendable {
 
 public protocol KVStore: Sendable {
     func kvGet(app: String, key: String, now: Milliseconds) async throws -> KVEntry?
+    /// The entry from a read cache the backend keeps exact, without waiting: `.some(entry)`
+    /// (`.some(nil)`: no such key) when the cache knows, nil when the store must be read.
+    func kvCached(app: String, key: String, now: Milliseconds) -> KVEntry??
     /// Writes a value and, in the same transaction, one outbox row per target of `enqueue`.
     func kvSet(app: String, key: String, value: [UInt8], expiresAt: Milliseconds?, now: Milliseconds, enqueue: OutboxEnqueue) async throws
     func kvDelete(app: String, key: String, now: Milliseconds, enqueue: OutboxEnqueue) async throws -> Bool
@@ -119,4 +122,9 @@ public protocol TopicStore: Sendable {
     /// A sealed per-app value the server keeps (like the subscriber-token signing key): the stored
     /// one, or `sealed` stored now if there is none. Race-safe: concurrent callers get the same one.
     func appSecret(app: String, name: String, orInsert sealed: [UInt8], now: Milliseconds) async throws -> [UInt8]
+}
+
+extension StorageBackend {
+    /// Backends without an exact read cache always say "read the store".
+    public func kvCached(app: String, key: String, now: Milliseconds) -> KVEntry?? { nil }
 }

@@ -27,7 +27,10 @@ extension SQLiteStorage {
     }
 
     public func deleteApp(named name: String) async throws -> Bool {
-        try await write { db in
+        // The app's kv entries go with it (ON DELETE CASCADE).
+        kvCache.beginWriteEverything()
+        defer { kvCache.endWriteEverything() }
+        return try await write { db in
             try db.execute(sql: "DELETE FROM apps WHERE name = ?", arguments: [name])
             return db.changesCount > 0
         }

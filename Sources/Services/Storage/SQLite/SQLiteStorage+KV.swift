@@ -3,19 +3,38 @@ import GRDB
 
 extension SQLiteStorage {
     public func kvGet(app: String, key: String, now: Milliseconds) async throws -> KVEntry? {
-        try await read { db in
+        let generation: UInt64
+        switch kvCache.lookup(app: app, key: key, now: now) {
+        case .known(let entry): return entry
+        case .unknown(let started): generation = started
+        }
+        let entry = try await read { db in
             let statement = try db.cachedStatement(sql: """
                 SELECT key, value, expires_at, updated_at FROM kv
                 WHERE app = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)
                 """)
             return try Row.fetchOne(statement, arguments: [app, key, now]).map(Self.kvEntry)
         }
+        kvCache.fill(app: app, key: key, entry, generation: generation)
+        return entry
+    }
+
+    public func kvCached(app: String, key: String, now: Milliseconds) -> KVEntry?? {
+        if case .known(let entry) = kvCache.lookup(app: app, key: key, now: now) { return .some(entry) }
+        return nil
+    }
+
+    /// A write to one key, with the read cache told before and after (see ``KVReadCache``).
+    private func write<T: Sendable>(app: String, key: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        kvCache.beginWrite(app: app, key: key)
+        defer { kvCache.endWrite(app: app, key: key) }
+        return try await write(body)
     }
 
     public func kvSet(app: String, key: String, value: [UInt8], expiresAt: Milliseconds?, now: Milliseconds, enqueue: OutboxEnqueue) async throws {
         let text = String(decoding: value, as: UTF8.self)
         let event = enqueue.targets.isEmpty ? [] : Self.kvEvent(op: "set", key: key, value: value)
-        try await write { db in
+        try await write(app: app, key: key) { db in
             let statement = try db.cachedStatement(sql: """
                 INSERT INTO kv (app, key, value, expires_at, updated_at) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT (app, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, updated_at = excluded.updated_at
@@ -32,7 +51,7 @@ extension SQLiteStorage {
     }
 
     public func kvDelete(app: String, key: String, now: Milliseconds, enqueue: OutboxEnqueue) async throws -> Bool {
-        try await write { db in
+        try await write(app: app, key: key) { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT expires_at FROM kv WHERE app = ? AND key = ?", arguments: [app, key]) else {
                 return false
             }
@@ -45,7 +64,7 @@ extension SQLiteStorage {
     }
 
     public func kvIncrement(app: String, key: String, by delta: Int64, now: Milliseconds, enqueue: OutboxEnqueue) async throws -> Int64 {
-        try await write { db in
+        try await write(app: app, key: key) { db in
             let current = try Row.fetchOne(
                 db, sql: "SELECT value, expires_at FROM kv WHERE app = ? AND key = ?", arguments: [app, key]
             )
@@ -91,7 +110,9 @@ extension SQLiteStorage {
     }
 
     public func kvPurgeExpired(now: Milliseconds) async throws -> Int {
-        try await write { db in
+        kvCache.beginWriteEverything()
+        defer { kvCache.endWriteEverything() }
+        return try await write { db in
             try db.execute(sql: "DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", arguments: [now])
             return db.changesCount
         }

@@ -15,10 +15,18 @@ public final class SQLiteStorage: StorageBackend {
     let pool: DatabasePool
     let logger: Logger
     let writes: WriteBatcher
+    let kvCache: KVReadCache
+    /// kv entries the read cache holds by default.
+    public static let defaultKVCacheEntries = 4096
 
     /// Opens (creating if needed) the database at `path` and migrates it.
-    /// - Parameter writeBatch: most writes that share one transaction (group commit); 1 commits each alone.
-    public init(path: String, durability: Durability = .full, writeBatch: Int = WriteBatcher.defaultBatch, logger: Logger = Logger(label: "picloud.storage")) throws {
+    /// - Parameters:
+    ///   - writeBatch: most writes that share one transaction (group commit); 1 commits each alone.
+    ///   - kvCacheEntries: most kv entries kept in the read cache (see ``KVReadCache``); 0 turns it off.
+    public init(
+        path: String, durability: Durability = .full, writeBatch: Int = WriteBatcher.defaultBatch,
+        kvCacheEntries: Int = SQLiteStorage.defaultKVCacheEntries, logger: Logger = Logger(label: "picloud.storage")
+    ) throws {
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(10)
@@ -29,6 +37,7 @@ public final class SQLiteStorage: StorageBackend {
         self.pool = try DatabasePool(path: path, configuration: configuration)
         self.logger = logger
         self.writes = WriteBatcher(pool: pool, maximumBatch: max(1, writeBatch))
+        self.kvCache = KVReadCache(capacity: kvCacheEntries)
         try migrate()
     }
 

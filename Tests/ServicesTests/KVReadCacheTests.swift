@@ -1,0 +1,120 @@
+import Foundation
+import Services
+import Synchronization
+import Testing
+
+/// SQLite's kv read cache: hits without a database read, and never an answer older than an
+/// acknowledged write.
+@Suite("kv read cache")
+struct KVReadCacheTests {
+    func store(cacheEntries: Int = SQLiteStorage.defaultKVCacheEntries) throws -> (SQLiteStorage, KVService) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("picloud-kvcache-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let storage = try SQLiteStorage(path: directory + "/picloud.sqlite", durability: .normal, kvCacheEntries: cacheEntries)
+        return (storage, KVService(storage: storage))
+    }
+
+    @Test("a read fills the cache; every kind of write empties it for its key")
+    func fillAndInvalidate() async throws {
+        let (storage, kv) = try store()
+        _ = try await storage.createApp(name: "demo", at: Clock.now())
+        #expect(kv.cached(app: "demo", key: "a") == nil, "nothing read yet")
+        #expect(try await kv.get(app: "demo", key: "a") == nil)
+        #expect(kv.cached(app: "demo", key: "a") == .some(nil), "known to be absent")
+        try await kv.set(app: "demo", key: "a", value: Array("1".utf8))
+        #expect(kv.cached(app: "demo", key: "a") == nil, "a set empties it")
+        #expect(try await kv.get(app: "demo", key: "a")?.value == Array("1".utf8))
+        #expect(kv.cached(app: "demo", key: "a")??.value == Array("1".utf8))
+        #expect(try await kv.increment(app: "demo", key: "a") == 2)
+        #expect(kv.cached(app: "demo", key: "a") == nil, "incr empties it")
+        #expect(try await kv.get(app: "demo", key: "a")?.value == Array("2".utf8))
+        #expect(try await kv.delete(app: "demo", key: "a"))
+        #expect(kv.cached(app: "demo", key: "a") == nil, "delete empties it")
+        #expect(try await kv.get(app: "demo", key: "a") == nil)
+
+        // Entries with a ttl leave the cache's answers when they expire.
+        try await kv.set(app: "demo", key: "t", value: Array("1".utf8), ttl: 0.2)
+        #expect(try await kv.get(app: "demo", key: "t") != nil)
+        #expect(kv.cached(app: "demo", key: "t")??.value == Array("1".utf8))
+        try await Task.sleep(for: .milliseconds(250))
+        #expect(kv.cached(app: "demo", key: "t") == .some(nil))
+        #expect(try await kv.get(app: "demo", key: "t") == nil)
+
+        // Deleting the app takes its entries, cached or not.
+        try await kv.set(app: "demo", key: "b", value: Array("1".utf8))
+        #expect(try await kv.get(app: "demo", key: "b") != nil)
+        #expect(try await storage.deleteApp(named: "demo"))
+        _ = try await storage.createApp(name: "demo", at: Clock.now())
+        #expect(try await kv.get(app: "demo", key: "b") == nil)
+    }
+
+    @Test("switched off (PICLOUD_KV_CACHE_ENTRIES=0), every read goes to the database")
+    func off() async throws {
+        let (storage, kv) = try store(cacheEntries: 0)
+        _ = try await storage.createApp(name: "demo", at: Clock.now())
+        try await kv.set(app: "demo", key: "a", value: Array("1".utf8))
+        #expect(try await kv.get(app: "demo", key: "a") != nil)
+        #expect(kv.cached(app: "demo", key: "a") == nil)
+    }
+
+    @Test("the cache holds at most its capacity")
+    func bounded() async throws {
+        let (storage, kv) = try store(cacheEntries: 10)
+        _ = try await storage.createApp(name: "demo", at: Clock.now())
+        for index in 0..<50 { _ = try await kv.get(app: "demo", key: "k\(index)") }
+        let known = (0..<50).filter { kv.cached(app: "demo", key: "k\($0)") != nil }.count
+        #expect(known == 10)
+    }
+
+    @Test("readers racing writers never see a value older than an acknowledged write")
+    func noStaleReads() async throws {
+        let (storage, kv) = try store(cacheEntries: 64)
+        _ = try await storage.createApp(name: "demo", at: Clock.now())
+        let keys = (0..<4).map { "counter\($0)" }
+        let writes = 300
+        let race = Race(keys: keys.count)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, key) in keys.enumerated() {
+                group.addTask {
+                    for value in 1...writes {
+                        try await kv.set(app: "demo", key: key, value: Array(String(value).utf8))
+                        race.acknowledged.withLock { $0[index] = value }
+                    }
+                }
+            }
+            for reader in 0..<8 {
+                group.addTask {
+                    var round = 0
+                    while race.acknowledged.withLock({ $0.contains { $0 < writes } }) {
+                        let index = (reader + round) % keys.count
+                        round += 1
+                        let floor = race.acknowledged.withLock { $0[index] }
+                        // Half the reads take the path handlers take: the cache first.
+                        let entry: KVEntry?
+                        if round % 2 == 0, let cached = kv.cached(app: "demo", key: keys[index]) {
+                            entry = cached
+                        } else {
+                            entry = try await kv.get(app: "demo", key: keys[index])
+                        }
+                        let seen = entry.flatMap { Int(String(decoding: $0.value, as: UTF8.self)) } ?? 0
+                        race.reads.add(1, ordering: .relaxed)
+                        if seen < floor { race.violations.withLock { $0.append("\(keys[index]): read \(seen) after \(floor) was acknowledged") } }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(race.violations.withLock { $0 }.isEmpty, "\(race.violations.withLock { $0.prefix(5) })")
+        #expect(race.reads.load(ordering: .relaxed) > 100)
+        for key in keys { #expect(try await kv.get(app: "demo", key: key)?.value == Array(String(writes).utf8)) }
+    }
+}
+
+/// What the racing tasks share.
+private final class Race: Sendable {
+    let acknowledged: Mutex<[Int]>
+    let violations = Mutex<[String]>([])
+    let reads = Atomic<Int>(0)
+
+    init(keys: Int) { acknowledged = Mutex(Array(repeating: 0, count: keys)) }
+}
