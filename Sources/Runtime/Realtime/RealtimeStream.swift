@@ -210,7 +210,7 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Checking
 
     func check(_ head: HTTPRequest, context: ChannelHandlerContext) {
-        let requestID = Identifiers.ulid()
+        let requestID = Identifiers.requestID()
         phase = .checking(requestID: requestID)
         corsFields = core.configuration.cors.fields(origin: head.headerFields[CORSPolicy.origin])
         let stream = NIOLoopBound(self, eventLoop: context.eventLoop)
