@@ -35,7 +35,9 @@ final class PiCloudCore: Sendable {
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
         let masterKey = try SecretService.masterKey(environment: configuration.masterKey, dataDirectory: configuration.dataDirectory)
         let triggers = TriggerRegistry(maxDepth: configuration.triggerMaxDepth)
-        let realtime = RealtimeHub(capacity: configuration.realtimeCapacity, heartbeatInterval: configuration.heartbeatInterval, metrics: PiCloudMetrics())
+        let realtime = RealtimeHub(
+            capacity: configuration.realtimeCapacity, heartbeatInterval: configuration.heartbeatInterval, limits: configuration.subscriberLimits, metrics: PiCloudMetrics()
+        )
         let services: PiCloudServices
         if let url = configuration.databaseURL {
             let location: PostgresLocation

@@ -73,6 +73,35 @@ struct ValueTests {
         }
     }
 
+    @Test("mutated and random bytes never crash the JSON decoder; what it accepts re-encodes to the same value", arguments: 0..<4)
+    func decoderFuzz(seed: UInt64) throws {
+        var generator = SplitMix64(seed: seed + 100)
+        var accepted = 0
+        for round in 0..<2500 {
+            var bytes: [UInt8]
+            if round % 5 == 0 {
+                bytes = (0..<Int.random(in: 0..<64, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            } else {
+                // A valid document with a few bytes changed, inserted or removed.
+                bytes = try LuaJSON.encode(LuaValue.random(using: &generator, depth: 0, jsonSafe: true))
+                for _ in 0..<Int.random(in: 1...3, using: &generator) where !bytes.isEmpty {
+                    let at = Int.random(in: 0..<bytes.count, using: &generator)
+                    let byte = [UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "{"), UInt8(ascii: "]"), UInt8(ascii: "-"), UInt8(ascii: "e"), 0x00, 0xC3, 0xFF, UInt8.random(in: 0...255, using: &generator)]
+                        .randomElement(using: &generator)!
+                    switch Int.random(in: 0..<3, using: &generator) {
+                    case 0: bytes[at] = byte
+                    case 1: bytes.insert(byte, at: at)
+                    default: bytes.remove(at: at)
+                    }
+                }
+            }
+            guard let value = try? LuaJSON.decode(bytes) else { continue }
+            accepted += 1
+            #expect(try LuaJSON.decode(LuaJSON.encode(value)) == value, "\(bytes)")
+        }
+        #expect(accepted > 100, "the mutations left some documents valid")
+    }
+
     @Test("json.encode and json.decode inside Lua")
     func jsonInLua() async throws {
         let values = try await run("""

@@ -21,6 +21,12 @@ public struct RuntimeConfiguration: Sendable, Hashable {
     public var durability: SQLiteStorage.Durability = .full
     /// Most writes that share one SQLite transaction and fsync (group commit; `PICLOUD_SQLITE_WRITE_BATCH`, default 256; 1 commits each write alone).
     public var sqliteWriteBatch = WriteBatcher.defaultBatch
+    /// Endpoint invocations one app may run at once (`PICLOUD_MAX_CONCURRENT_REQUESTS_PER_APP`,
+    /// default 1024); beyond it requests are answered 503 with `Retry-After` instead of queueing.
+    public var maxConcurrentRequestsPerApp = 1024
+    /// Open event streams allowed (`PICLOUD_REALTIME_MAX_SUBSCRIBERS`, `_PER_APP`, `_PER_CLIENT`): by
+    /// default the open-files limit less 256 (at most 100,000), the same per app, 5,000 per client address.
+    public var subscriberLimits = SubscriberLimits()
     /// kv entries kept in SQLite's exact read cache (`PICLOUD_KV_CACHE_ENTRIES`, default 4096; 0 turns it off).
     public var kvCacheEntries = SQLiteStorage.defaultKVCacheEntries
     /// Largest request body an endpoint accepts (`PICLOUD_MAX_BODY_BYTES`, default 1 MiB).
@@ -118,6 +124,10 @@ public struct RuntimeConfiguration: Sendable, Hashable {
         databaseMaxConnections = try integer("PICLOUD_DATABASE_MAX_CONNECTIONS", 2...1000) ?? databaseMaxConnections
         sqliteWriteBatch = try integer("PICLOUD_SQLITE_WRITE_BATCH", 1...10_000) ?? sqliteWriteBatch
         kvCacheEntries = try integer("PICLOUD_KV_CACHE_ENTRIES", 0...1_000_000) ?? kvCacheEntries
+        maxConcurrentRequestsPerApp = try integer("PICLOUD_MAX_CONCURRENT_REQUESTS_PER_APP", 1...1_000_000) ?? maxConcurrentRequestsPerApp
+        subscriberLimits.total = try integer("PICLOUD_REALTIME_MAX_SUBSCRIBERS", 1...10_000_000) ?? subscriberLimits.total
+        subscriberLimits.perApp = try integer("PICLOUD_REALTIME_MAX_SUBSCRIBERS_PER_APP", 1...10_000_000) ?? subscriberLimits.total
+        subscriberLimits.perClient = try integer("PICLOUD_REALTIME_MAX_SUBSCRIBERS_PER_CLIENT", 1...10_000_000) ?? subscriberLimits.perClient
         dispatcherLeaseMilliseconds = try integer("PICLOUD_DISPATCHER_LEASE_MS", 1000...3_600_000) ?? dispatcherLeaseMilliseconds
         dispatcherPollMilliseconds = try integer("PICLOUD_DISPATCHER_POLL_MS", 10...60_000) ?? dispatcherPollMilliseconds
         cronTickMilliseconds = try integer("PICLOUD_CRON_TICK_INTERVAL_MS", 10...60_000) ?? cronTickMilliseconds

@@ -11,6 +11,8 @@ final class ActiveDeployment: Sendable {
     let createdAt: Milliseconds
     /// Endpoints, most specific pattern first.
     let routes: [Manifest.Endpoint]
+    /// Endpoint invocations running now (see ``admit(limit:)``).
+    private let running = Atomic<Int>(0)
 
     init(app: String, version: Int, manifest: Manifest, pool: LuaPool, createdAt: Milliseconds) {
         self.app = app
@@ -20,6 +22,18 @@ final class ActiveDeployment: Sendable {
         self.createdAt = createdAt
         self.routes = manifest.endpoints.sorted { $0.path.specificity.lexicographicallyPrecedes($1.path.specificity) }
     }
+
+    /// Counts one more running endpoint invocation, unless `limit` already run: a flood of
+    /// requests is refused (503) instead of queueing without bound. Pair with ``finished()``.
+    func admit(limit: Int) -> Bool {
+        guard running.add(1, ordering: .relaxed).newValue <= limit else {
+            running.subtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func finished() { running.subtract(1, ordering: .relaxed) }
 
     enum RouteMatch {
         case found(Manifest.Endpoint, parameters: [String: String])

@@ -38,6 +38,13 @@ struct EndpointCall {
         }
     }
 
+    /// The answer to a request the app has no room for now.
+    static func busy(app: String) -> EndpointAnswer {
+        var answer = EndpointAnswer.error(ServiceError(.unavailable, "app '\(app)' is running as many requests as it may; retry shortly"))
+        answer.headers[.retryAfter] = "1"
+        return answer
+    }
+
     /// The `request` table the handler gets.
     func requestValue(method: String, query: String?, headers: HTTPFields, body: [UInt8]) throws -> LuaValue {
         var headerValues: [String: LuaValue] = [:]
@@ -133,7 +140,7 @@ struct EndpointCall {
                 throw ServiceError(.scriptError, "\(handler): a response has either json or body, not both")
             }
             if let json = fields["json"] {
-                return .json(json, status: status, headers: headers)
+                return try .json(json, status: status, headers: headers, handler: handler)
             }
             if let body = fields["body"] {
                 guard let bytes = body.byteValue else { throw ServiceError(.scriptError, "\(handler): body must be a string") }
@@ -142,7 +149,7 @@ struct EndpointCall {
             }
             return EndpointAnswer(status: status, headers: headers)
         default:
-            return .json(value)
+            return try .json(value, handler: handler)
         }
     }
 
@@ -184,6 +191,17 @@ struct EndpointAnswer {
         headers[.contentType] = "application/json; charset=utf-8"
         let bytes = (try? LuaJSON.encode(value)) ?? Array(#"{"error":{"code":"internal","message":"response not encodable"}}"#.utf8)
         return EndpointAnswer(status: status, headers: headers, body: ByteBuffer(bytes: bytes))
+    }
+
+    /// A handler's value as JSON; one that JSON cannot hold (NaN, invalid UTF-8) is the handler's error.
+    static func json(_ value: LuaValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], handler: String) throws -> EndpointAnswer {
+        var headers = headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        do {
+            return EndpointAnswer(status: status, headers: headers, body: ByteBuffer(bytes: try LuaJSON.encode(value)))
+        } catch {
+            throw ServiceError(.scriptError, "\(handler): the response cannot be sent as JSON: \(error.message)")
+        }
     }
 
     /// `{"error":{"code","message"}}` for a service error, as the error middleware answers it.

@@ -49,6 +49,8 @@ struct EndpointController {
     func invoke(_ call: EndpointCall, request: Request, context: PiCloudRequestContext) async throws -> Response {
         let body = try await request.bodyBytes(limit: core.configuration.maxBodyBytes)
         let requestValue = try call.requestValue(method: request.method.rawValue, query: request.uri.query, headers: request.headers, body: body)
+        guard call.deployment.admit(limit: core.configuration.maxConcurrentRequestsPerApp) else { return EndpointCall.busy(app: call.deployment.app).response }
+        defer { call.deployment.finished() }
         let invocation = call.invocationContext(requestID: context.requestID, principal: context.principal)
         let metrics = core.metrics
         metrics.requests.increment()

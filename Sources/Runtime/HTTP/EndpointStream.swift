@@ -214,6 +214,10 @@ final class EndpointStream: ChannelDuplexHandler, RemovableChannelHandler {
             respond(.error(error as? ServiceError ?? ServiceError(.internal, "internal error", underlying: error)), requestID: requestID, head: head)
             return
         }
+        guard call.deployment.admit(limit: core.configuration.maxConcurrentRequestsPerApp) else {
+            respond(EndpointCall.busy(app: call.deployment.app), requestID: requestID, head: head)
+            return
+        }
         let invocation = call.invocationContext(requestID: requestID, principal: principal)
         let metrics = core.metrics
         metrics.requests.increment()
@@ -223,6 +227,7 @@ final class EndpointStream: ChannelDuplexHandler, RemovableChannelHandler {
         let stream = NIOLoopBound(self, eventLoop: loop)
         let core = core
         worker.invoke(call.endpoint.handler, arguments: [requestValue, invocation.luaValue], context: invocation) { result in
+            call.deployment.finished()
             metrics.requestDuration.record(ContinuousClock.now - started)
             let answer = call.answer(result, head: head.method == .head, requestID: requestID, principal: principal, core: core)
             stream.value.respond(answer, requestID: requestID, head: head)

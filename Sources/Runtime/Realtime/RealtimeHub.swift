@@ -31,10 +31,12 @@ final class RealtimeHub: RealtimeBroadcasting, Service, Sendable {
     private let shuttingDown = Atomic<Bool>(false)
     private let nextID = Atomic<Int>(0)
     private let subscriberCount = Atomic<Int>(0)
+    let quota: SubscriberQuota
 
-    init(capacity: Int, heartbeatInterval: Duration, metrics: PiCloudMetrics) {
+    init(capacity: Int, heartbeatInterval: Duration, limits: SubscriberLimits = SubscriberLimits(), metrics: PiCloudMetrics) {
         self.capacity = capacity
         self.heartbeatInterval = heartbeatInterval
+        self.quota = SubscriberQuota(limits: limits)
         self.metrics = metrics
     }
 
@@ -90,9 +92,21 @@ final class RealtimeHub: RealtimeBroadcasting, Service, Sendable {
 
     // MARK: Subscribing
 
-    /// Registers a stream with its topic's channel (not live yet); nil while the server shuts down.
-    func join(_ stream: NIOLoopBound<RealtimeStream>, app: String, topic: String, expiresAt: Milliseconds?) -> RealtimeMembership? {
-        guard !shuttingDown.load(ordering: .acquiring) else { return nil }
+    enum Joining {
+        case joined(RealtimeMembership)
+        /// The server, the app or the client address holds as many streams as it may.
+        case refused(SubscriberQuota.Refusal)
+        case shuttingDown
+    }
+
+    /// Registers a stream with its topic's channel (not live yet).
+    func join(_ stream: NIOLoopBound<RealtimeStream>, app: String, topic: String, client: String, expiresAt: Milliseconds?) -> Joining {
+        guard !shuttingDown.load(ordering: .acquiring) else { return .shuttingDown }
+        do {
+            try quota.admit(app: app, client: client)
+        } catch {
+            return .refused(error)
+        }
         let id = nextID.add(1, ordering: .relaxed).newValue
         let key = Key(app: app, topic: topic)
         let joined = channels.withLock { channels -> (RealtimeChannel, Bool)? in
@@ -107,10 +121,22 @@ final class RealtimeHub: RealtimeBroadcasting, Service, Sendable {
             }
             return (channel, existing == nil)
         }
-        guard let (channel, created) = joined else { return nil }
+        guard let (channel, created) = joined else {
+            quota.release(app: app, client: client)
+            return .shuttingDown
+        }
         if created { metrics.realtimeChannels.increment() }
         metrics.realtimeSubscribers.set(Int64(subscriberCount.add(1, ordering: .relaxed).newValue))
-        return RealtimeMembership(hub: self, channel: channel, id: id, loop: stream.eventLoop)
+        return .joined(RealtimeMembership(hub: self, channel: channel, id: id, loop: stream.eventLoop, client: client))
+    }
+
+    /// Joins the request's topic, or throws what to answer (a refusal of the quota, shutdown).
+    func enter(_ stream: NIOLoopBound<RealtimeStream>, _ request: RealtimeRequest, client: String) throws -> RealtimeMembership {
+        switch join(stream, app: request.app, topic: request.topic, client: client, expiresAt: request.expiresAt) {
+        case .joined(let membership): return membership
+        case .refused(let refusal): throw RealtimeStream.refusal(refusal)
+        case .shuttingDown: throw ServiceError(.unavailable, "the server is shutting down")
+        }
     }
 
     /// Leaves; the last stream out removes the channel. Safe to call more than once.
@@ -130,7 +156,10 @@ final class RealtimeHub: RealtimeBroadcasting, Service, Sendable {
             return true
         }
         if removed { metrics.realtimeChannels.decrement() }
-        if wasMember { metrics.realtimeSubscribers.set(Int64(subscriberCount.subtract(1, ordering: .relaxed).newValue)) }
+        if wasMember {
+            quota.release(app: channel.key.app, client: membership.client)
+            metrics.realtimeSubscribers.set(Int64(subscriberCount.subtract(1, ordering: .relaxed).newValue))
+        }
     }
 
     /// Ends every stream of a topic (deleted, no longer external, or its auth mode changed):
@@ -270,6 +299,8 @@ struct RealtimeMembership: Sendable {
     let channel: RealtimeChannel
     let id: Int
     let loop: any EventLoop
+    /// The address the stream's connection came from (counted per client).
+    let client: String
 
     /// What the stream, having sent everything up to `position`, should send next; when that is
     /// nothing, it becomes live (atomically with the check: no broadcast slips in between).

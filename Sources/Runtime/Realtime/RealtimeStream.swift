@@ -213,15 +213,14 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
         let requestID = Identifiers.requestID()
         phase = .checking(requestID: requestID)
         corsFields = core.configuration.cors.fields(origin: head.headerFields[CORSPolicy.origin])
+        let client = context.channel.remoteAddress?.ipAddress ?? "unknown"
         let stream = NIOLoopBound(self, eventLoop: context.eventLoop)
         let core = core
         Task {
             var joined: RealtimeMembership?
             do {
                 let request = try await RealtimeRequest.check(head, core: core)
-                guard let membership = core.realtime.join(stream, app: request.app, topic: request.topic, expiresAt: request.expiresAt) else {
-                    throw ServiceError(.unavailable, "the server is shutting down")
-                }
+                let membership = try core.realtime.enter(stream, request, client: client)
                 joined = membership
                 // Joined first, then read where the topic stands: whatever commits from now on
                 // reaches the channel's ring, whatever committed before is in the history. The
@@ -248,6 +247,7 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
         var fields: HTTPFields = [.contentType: "application/json; charset=utf-8", .contentLength: String(body.readableBytes), Self.requestIDHeader: requestID]
         fields.append(contentsOf: corsFields)
         if error.code == .methodNotAllowed { fields[.allow] = "GET" }
+        if error.code == .unavailable || error.code == .rateLimited { fields[.retryAfter] = "5" }
         context.write(wrapOutboundOut(.head(HTTPResponse(status: Errors.status(for: error.code), headerFields: fields))), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
@@ -258,6 +258,15 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
         }
         phase = .idle
         replayPending(context: context)
+    }
+
+    /// The answer to a stream the quota refused; the streams already open keep going.
+    static func refusal(_ refusal: SubscriberQuota.Refusal) -> ServiceError {
+        switch refusal {
+        case .server: ServiceError(.unavailable, "this server holds as many event streams as it may; retry later")
+        case .app: ServiceError(.unavailable, "this app has as many event streams open as it may; retry later")
+        case .client: ServiceError(.rateLimited, "too many event streams from this address")
+        }
     }
 
     // MARK: Streaming

@@ -10,7 +10,9 @@ extension AppSDK {
             "get": { call in
                 let key = try call.string(1)
                 // A hot key answers from the store's read cache, without suspending the handler.
-                if let cached = kv.cached(app: app, key: key) {
+                // Only where the call could wait anyway: whether kv.get works in a sort comparator
+                // must not depend on what happens to be cached.
+                if call.canSuspend, let cached = kv.cached(app: app, key: key) {
                     guard let entry = cached else { return .value(.nil) }
                     return .value(try decodeStored(entry.value, what: "kv.get"))
                 }
