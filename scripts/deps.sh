@@ -19,6 +19,8 @@ if [ "$purpose" = test ]; then
   command -v chromium >/dev/null || need+=(chromium)
   command -v chromedriver >/dev/null || need+=(chromium-driver)
   /usr/bin/python3 -c "import selenium" 2>/dev/null || need+=(python3-selenium)
+  # Schemathesis (Tests/APIFuzz) comes from PyPI into a virtual environment.
+  /usr/bin/python3 -c "import ensurepip, venv" 2>/dev/null || need+=(python3-venv)
 fi
 
 if [ ${#need[@]} -gt 0 ]; then

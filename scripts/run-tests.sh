@@ -5,6 +5,7 @@
 #   2. the cluster tests: three picloud processes on one PostgreSQL database (swift test)
 #   3. the JavaScript client: type check and node --test against a real server
 #   4. the browser tests: the dashboard and the chat example in headless Chromium
+#   5. hostile HTTP input: Schemathesis over every route of /openapi.json (Tests/APIFuzz)
 # It ends with one line per pass and a total "N passed, N failed" (tests that ran); the exit
 # status fails if any pass failed.
 set -uo pipefail
@@ -24,12 +25,13 @@ run swift swift test --skip-build --skip ClusterTests
 run cluster swift test --skip-build --filter ClusterTests
 run js clients/js/test/run.sh
 run browser python3 Tests/BrowserTests/run.py
+run fuzz Tests/APIFuzz/run.sh
 
 python3 - "$logs" <<'PY'
 import pathlib, re, sys
 logs = pathlib.Path(sys.argv[1])
 total_passed = total_failed = 0
-for name in ("swift", "cluster", "js", "browser"):
+for name in ("swift", "cluster", "js", "browser", "fuzz"):
     text = re.sub(r"\x1b\[[0-9;]*m", "", (logs / f"{name}.log").read_text(errors="replace"))
     code = int((logs / f"{name}.code").read_text())
     passed = failed = 0

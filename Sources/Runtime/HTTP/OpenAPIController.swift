@@ -23,6 +23,8 @@ enum OpenAPIDocument {
         var successSchema: LuaValue = ["type": "object"]
         var query: [(String, String, String)] = [] // name, type, description
         var rawBody = false
+        /// The success answer's media type, when it is not JSON.
+        var successType = "application/json"
     }
 
     static let object: LuaValue = ["type": "object"]
@@ -64,7 +66,8 @@ enum OpenAPIDocument {
         Route(method: "delete", path: "/admin/apps/{app}/docs/{collection}/{id}", summary: "Delete a document", scope: "data:write", success: 204),
         Route(method: "get", path: "/admin/apps/{app}/files", summary: "List files", scope: "data:read", successSchema: list,
               query: [("prefix", "string", "path prefix"), ("after", "string", "last path of the previous page"), ("limit", "integer", "1 to 1000")]),
-        Route(method: "get", path: "/admin/apps/{app}/files/{path}", summary: "Download a file", scope: "data:read", successSchema: ["type": "string", "format": "binary"]),
+        Route(method: "get", path: "/admin/apps/{app}/files/{path}", summary: "Download a file (answered with the Content-Type it was stored with)", scope: "data:read",
+              successSchema: ["type": "string", "format": "binary"], successType: "*/*"),
         Route(method: "put", path: "/admin/apps/{app}/files/{path}", summary: "Upload a file (raw body, Content-Type kept)", scope: "data:write", success: 201, rawBody: true),
         Route(method: "delete", path: "/admin/apps/{app}/files/{path}", summary: "Delete a file", scope: "data:write", success: 204),
         Route(method: "get", path: "/admin/apps/{app}/secrets", summary: "Secret names (never values)", scope: "app:admin", successSchema: list),
@@ -103,8 +106,9 @@ enum OpenAPIDocument {
               query: [("after", "integer", "an event id"), ("limit", "integer", "1 to 1000")]),
         Route(method: "get", path: "/apps/{app}/realtime/{topic}", summary: "Subscribe to a topic (text/event-stream); 404 unless external, 401 for any token problem",
               scope: nil, successSchema: ["type": "string", "description": "Server-Sent Events"],
-              query: [("token", "string", "subscriber token (or Authorization: Bearer)"), ("last_event_id", "string", "resume after this event (or Last-Event-ID)")]),
-        Route(method: "get", path: "/metrics", summary: "Prometheus metrics", scope: nil, successSchema: ["type": "string"]),
+              query: [("token", "string", "subscriber token (or Authorization: Bearer)"), ("last_event_id", "string", "resume after this event (or Last-Event-ID)")],
+              successType: "text/event-stream"),
+        Route(method: "get", path: "/metrics", summary: "Prometheus metrics", scope: nil, successSchema: ["type": "string"], successType: "text/plain"),
     ] + ["get", "post", "put", "patch", "delete"].map { method in
         Route(method: method, path: "/apps/{app}/api/{path}", summary: "Run the handler the app's manifest maps here", scope: nil,
               body: method == "get" || method == "delete" ? nil : ["description": "whatever the handler expects"])
@@ -139,7 +143,7 @@ enum OpenAPIDocument {
             var responses: [String: LuaValue] = [
                 String(route.success): route.success == 204
                     ? ["description": "done"]
-                    : ["description": "success", "content": ["application/json": ["schema": route.successSchema]]],
+                    : ["description": "success", "content": [route.successType: ["schema": route.successSchema]]],
                 "400": errorResponse("bad input"),
                 "404": errorResponse("no such app or item"),
                 "413": errorResponse("body too large"),
@@ -150,12 +154,22 @@ enum OpenAPIDocument {
                 responses["401"] = errorResponse("missing or invalid key")
                 responses["403"] = errorResponse("the key lacks the scope")
             }
-            if route.path.hasPrefix("/apps/") {
+            if route.method == "post" || route.method == "put" || route.method == "patch" {
+                responses["409"] = errorResponse("conflicts with what exists (a name taken, a manifest-owned item)")
+            }
+            if route.path.hasPrefix("/apps/") && route.path.contains("/realtime/") {
+                responses["401"] = errorResponse("any problem with the subscriber token")
+                responses["429"] = errorResponse("too many event streams from this address")
+                responses["503"] = errorResponse("the server or the app holds as many event streams as it may")
+            }
+            if route.path.hasPrefix("/apps/") && !route.path.contains("/realtime/") {
+                responses["503"] = errorResponse("the app is running as many requests as it may; retry after Retry-After")
                 responses["401"] = errorResponse("the endpoint needs a key")
                 responses["403"] = errorResponse("the key lacks the invoke scope")
                 responses["405"] = errorResponse("method not allowed")
                 responses["500"] = errorResponse("the handler failed")
                 responses["504"] = errorResponse("the handler ran out of time")
+                responses["default"] = ["description": "whatever the handler answers (any status, headers and body)"]
             }
             operation["responses"] = .object(responses)
             paths[route.path, default: [:]][route.method] = .object(operation)
