@@ -88,4 +88,34 @@ struct LimitsTests {
             #expect(try await server.call("busy", .GET, "/quick").text == "quick")
         }
     }
+
+    @Test("oversized and malformed requests get a 4xx in the error shape and a closed connection: 414, 431, 400; deep JSON 400, big bodies 413")
+    func requestLimits() async throws {
+        try await Harness.run(configure: { $0.maxBodyBytes = 4096 }) { server in
+            try await server.deployHandler("lim", source: "return function(req) return { json = { depth = req.json and 1 or 0 } } end")
+            func exchange(_ request: String) async throws -> (status: Int, code: String?) {
+                let text = try await rawExchange(port: server.port, request)
+                let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
+                let body = text.components(separatedBy: "\r\n\r\n").dropFirst().joined()
+                return (status, (try? LuaJSON.decode(Array(body.utf8)))?["error"]?["code"]?.stringValue)
+            }
+            let longTarget = try await exchange("GET /apps/lim/api/" + String(repeating: "a", count: 9000) + " HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(longTarget.status == 414 && longTarget.code == "invalid_input")
+            let bigHeader = try await exchange("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "a", count: 90_000) + "\r\n\r\n")
+            #expect(bigHeader.status == 431 && bigHeader.code == "invalid_input")
+            let manyHeaders = try await exchange("GET /healthz HTTP/1.1\r\nHost: x\r\n" + (0..<1100).map { "X-\($0): a\r\n" }.joined() + "\r\n")
+            #expect(manyHeaders.status == 431)
+            let garbage = try await exchange("NOT HTTP AT ALL\r\n\r\n")
+            #expect(garbage.status == 400 && garbage.code == "invalid_input")
+            let badLength = try await exchange("POST /apps/lim/api/x HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")
+            #expect(badLength.status == 400 && badLength.code == "invalid_input")
+            let deep = String(repeating: "[", count: 200) + String(repeating: "]", count: 200)
+            let deepAnswer = try await server.request(.POST, "/apps/lim/api/x", body: Array(deep.utf8), contentType: "application/json", token: nil)
+            #expect(deepAnswer.status == 400 && deepAnswer.errorMessage.contains("malformed JSON body"), "\(deepAnswer.text)")
+            let big = try await server.request(.POST, "/apps/lim/api/x", body: Array(repeating: 65, count: 5000), contentType: "text/plain", token: nil)
+            #expect(big.status == 413 && big.errorCode == "payload_too_large")
+            // The server keeps serving.
+            #expect(try await server.call("lim", .GET, "/x").json == ["depth": 0])
+        }
+    }
 }
