@@ -132,6 +132,23 @@ struct RealtimeLogicTests {
         #expect(verify(token, topic: "secret") == .failure(.topicNotAllowed))
     }
 
+    @Test("a signature wrong in its first byte takes as long to refuse as one wrong only in its last")
+    func signatureTiming() throws {
+        let parts = SubscriberToken.encode(claims(), key: key).split(separator: ".").map(String.init)
+        let signature = try #require(Identifiers.base64urlDecode(parts[1][...]))
+        func token(flipping index: Int) -> String {
+            var bytes = signature
+            bytes[index] ^= 0x01
+            return parts[0] + "." + Identifiers.base64url(bytes)
+        }
+        let variants = [token(flipping: 0), token(flipping: signature.count - 1)]
+        for variant in variants { #expect(verify(variant) == .failure(.badSignature)) }
+        let ratio = Timing.medianRatio(rounds: 300, batch: 40) { index in _ = verify(variants[index]) }
+        // A comparison that stopped at the first differing byte would make the first variant
+        // clearly faster; a constant-time one keeps the two within noise.
+        #expect((0.67...1.5).contains(ratio), "median time (first byte wrong) / (last byte wrong) = \(ratio)")
+    }
+
     @Test("malformed tokens are refused without reaching the signature check")
     func tokenMalformed() {
         let valid = SubscriberToken.encode(claims(), key: key)
@@ -293,5 +310,23 @@ struct TopicStorageTests {
         #expect(try await topics.verifyToken("garbage", app: store.app, topic: "news") == nil)
         await #expect(throws: ServiceError.self) { try await topics.issueToken(app: store.app, topics: ["ghost"], subject: "k", seconds: nil) }
         await #expect(throws: ServiceError.self) { try await topics.issueToken(app: store.app, topics: [], subject: "k", seconds: nil) }
+    }
+}
+
+/// Interleaved timing of two variants of one operation, for tests of constant-time checks.
+enum Timing {
+    /// Median duration of `batch` runs of variant 0 over that of variant 1, over `rounds` rounds
+    /// that alternate which variant goes first.
+    static func medianRatio(rounds: Int, batch: Int, _ body: (Int) -> Void) -> Double {
+        var samples: [[Double]] = [[], []]
+        let clock = ContinuousClock()
+        for round in 0..<rounds {
+            for variant in (round % 2 == 0 ? [0, 1] : [1, 0]) {
+                let elapsed = clock.measure { for _ in 0..<batch { body(variant) } }
+                samples[variant].append(Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds))
+            }
+        }
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        return median(samples[0]) / median(samples[1])
     }
 }

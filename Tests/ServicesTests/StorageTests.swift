@@ -75,6 +75,34 @@ struct ControlStorageTests {
         await #expect(throws: ServiceError.self) { try await service.create(app: "nope", name: "x", scopes: [.read]) }
     }
 
+    @Test("a key wrong in its first character takes as long to refuse as one wrong only in its last")
+    func keyTiming() async throws {
+        let store = try await TestStore(.sqlite)
+        let service = KeyService(storage: store.storage)
+        let secret = try await service.create(app: "demo", name: "ci", scopes: [.read]).secret
+        func altered(_ index: Int) -> String {
+            var characters = Array(secret)
+            characters[index] = characters[index] == "A" ? "B" : "A"
+            return String(characters)
+        }
+        let variants = [altered(3), altered(secret.count - 1)]
+        for variant in variants { #expect(try await service.authenticate(variant) == nil) }
+        var samples: [[Double]] = [[], []]
+        let clock = ContinuousClock()
+        for round in 0..<200 {
+            for variant in (round % 2 == 0 ? [0, 1] : [1, 0]) {
+                let started = clock.now
+                for _ in 0..<10 { _ = try await service.authenticate(variants[variant]) }
+                let elapsed = clock.now - started
+                samples[variant].append(Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds))
+            }
+        }
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        let ratio = median(samples[0]) / median(samples[1])
+        // Keys are found by the SHA-256 of the whole secret: nothing compares secrets byte by byte.
+        #expect((0.67...1.5).contains(ratio), "median time (first character wrong) / (last character wrong) = \(ratio)")
+    }
+
     @Test("the bootstrap admin key is generated once into admin-token with mode 0600, or taken from the environment", arguments: Backend.all)
     func bootstrap(_ backend: Backend) async throws {
         let store = try await TestStore(backend)
