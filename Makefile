@@ -4,7 +4,7 @@ ENV := source scripts/env.sh &&
 PORT ?= 8080
 DATA ?= ./picloud-data
 
-.PHONY: run test build bench bench-http bench-triggers bench-realtime bench-cluster bench-compare clean
+.PHONY: run test build bench bench-http bench-triggers bench-realtime bench-cluster bench-compare bench-soak clean
 
 ## run: install what is missing, build a release binary, and serve on $(PORT) with the examples deployed
 run:
@@ -51,6 +51,11 @@ bench-cluster:
 bench-compare:
 	@$(ENV) scripts/deps.sh run
 	@bench/compare/run.sh
+
+## bench-soak: 10 minutes of mixed load; RSS, open files and outbox depth sampled for a growth trend (results in bench/results/)
+bench-soak:
+	@$(ENV) scripts/deps.sh run
+	@$(ENV) bench/soak/run.sh
 
 clean:
 	rm -rf .build

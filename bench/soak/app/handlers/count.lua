@@ -1,0 +1,1 @@
+return function(event) kv.incr("triggered") end
