@@ -18,7 +18,7 @@ import Synchronization
 /// Everything else (other routes, unknown apps and paths, CORS preflights) goes on to the router,
 /// which answers as it always did. Answers leave in the order the requests came (HTTP pipelining):
 /// a request that arrives while another is being answered waits for it.
-final class EndpointStream: ChannelDuplexHandler, RemovableChannelHandler {
+final class EndpointStream: ChannelDuplexHandler, RemovableChannelHandler, PipelinedRequests {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
@@ -129,22 +129,6 @@ final class EndpointStream: ChannelDuplexHandler, RemovableChannelHandler {
             phase = inFlight > 1 ? .forwarding(inFlight: inFlight - 1) : .idle
             if case .idle = phase { replayPending(context: context) }
         }
-    }
-
-    func replayPending(context: ChannelHandlerContext) {
-        guard !pending.isEmpty else { return }
-        let parts = pending
-        pending = []
-        for (index, part) in parts.enumerated() {
-            channelRead(context: context, data: wrapInboundOut(part))
-            // A request taken again waits: the rest stays queued behind it, in order.
-            if !pending.isEmpty {
-                pending.append(contentsOf: parts[(index + 1)...])
-                break
-            }
-        }
-        // Outside a read cycle: let the handlers behind (the router's) take what was passed on.
-        context.fireChannelReadComplete()
     }
 
     /// Whether a request may be for an app endpoint (decided by ``take(_:)`` once it is its turn).
@@ -315,5 +299,23 @@ enum HTTPDate {
             cached = (second, text)
             return text
         }
+    }
+}
+
+/// A pipeline handler that holds back the parts of requests pipelined behind one it is answering
+/// (or waiting for the router to answer), and replays them in order once the connection is free.
+/// Its `channelRead` keeps appending to `pending` while `pending` is not empty.
+protocol PipelinedRequests: ChannelInboundHandler where InboundIn == HTTPRequestPart, InboundOut == HTTPRequestPart {
+    var pending: [HTTPRequestPart] { get set }
+}
+
+extension PipelinedRequests {
+    func replayPending(context: ChannelHandlerContext) {
+        guard !pending.isEmpty else { return }
+        let parts = pending
+        pending = []
+        for part in parts { channelRead(context: context, data: wrapInboundOut(part)) }
+        // Outside a read cycle: let the handlers behind (the router's) take what was passed on.
+        context.fireChannelReadComplete()
     }
 }

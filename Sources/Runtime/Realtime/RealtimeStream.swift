@@ -21,7 +21,7 @@ import Services
 /// ones, with no duplicate and no hole at the switch; what the history no longer holds is
 /// announced with an `event: gap` frame. The same catching up serves a subscriber whose network
 /// is too slow for the live pace.
-final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
+final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler, PipelinedRequests {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
@@ -150,15 +150,6 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler {
             phase = inFlight > 1 ? .forwarding(inFlight: inFlight - 1) : .idle
             if case .idle = phase { replayPending(context: context) }
         }
-    }
-
-    func replayPending(context: ChannelHandlerContext) {
-        guard !pending.isEmpty else { return }
-        let parts = pending
-        pending = []
-        for part in parts { channelRead(context: context, data: wrapInboundOut(part)) }
-        // Outside a read cycle: let the handlers behind (Hummingbird's) take what was passed on.
-        context.fireChannelReadComplete()
     }
 
     /// Whether the request asks to close the connection after its answer.

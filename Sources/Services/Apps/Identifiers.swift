@@ -88,13 +88,14 @@ public enum Identifiers {
     }
 }
 
-/// SplitMix64 (Steele, Lea and Flood): a fast, well-mixed, non-cryptographic generator.
-struct SplitMix64: RandomNumberGenerator {
+/// SplitMix64 (Steele, Lea and Flood): a fast, well-mixed, non-cryptographic generator; seeded,
+/// it replays (tests print their seed).
+public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var value = state
         value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
