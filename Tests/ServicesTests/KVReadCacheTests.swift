@@ -33,10 +33,10 @@ struct KVReadCacheTests {
         #expect(try await kv.get(app: "demo", key: "a") == nil)
 
         // Entries with a ttl leave the cache's answers when they expire.
-        try await kv.set(app: "demo", key: "t", value: Array("1".utf8), ttl: 0.2)
+        try await kv.set(app: "demo", key: "t", value: Array("1".utf8), ttl: 3)
         #expect(try await kv.get(app: "demo", key: "t") != nil)
         #expect(kv.cached(app: "demo", key: "t")??.value == Array("1".utf8))
-        try await Task.sleep(for: .milliseconds(250))
+        try await Task.sleep(for: .milliseconds(3100))
         #expect(kv.cached(app: "demo", key: "t") == .some(nil))
         #expect(try await kv.get(app: "demo", key: "t") == nil)
 
