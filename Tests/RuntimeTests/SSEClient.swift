@@ -48,17 +48,24 @@ final class SSEConnection: Sendable {
     static func open(port: Int, path: String, headers: [(String, String)] = [], reading: Bool = true) async throws -> SSEConnection {
         let inbox = Inbox<Event>()
         let head = group.next().makePromise(of: SSEHandler.Head.self)
-        var bootstrap = ClientBootstrap(group: group).channelOption(ChannelOptions.autoRead, value: false)
+        // A machine busy with other tests may drop SYNs while a thousand connect at once: be patient.
+        var bootstrap = ClientBootstrap(group: group).connectTimeout(.seconds(60)).channelOption(ChannelOptions.autoRead, value: false)
         if !reading { bootstrap = bootstrap.channelOption(ChannelOptions.socketOption(.so_rcvbuf), value: 4096) }
-        let channel = try await bootstrap.channelInitializer { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(SSEHandler(inbox: inbox, head: head, keepReading: reading))
-            }
-        }.connect(host: "127.0.0.1", port: port).get()
-        var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAccept: text/event-stream\r\n"
-        for (name, value) in headers { request += "\(name): \(value)\r\n" }
-        request += "\r\n"
-        try await channel.writeAndFlush(ByteBuffer(string: request)).get()
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(SSEHandler(inbox: inbox, head: head, keepReading: reading))
+                }
+            }.connect(host: "127.0.0.1", port: port).get()
+            var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAccept: text/event-stream\r\n"
+            for (name, value) in headers { request += "\(name): \(value)\r\n" }
+            request += "\r\n"
+            try await channel.writeAndFlush(ByteBuffer(string: request)).get()
+        } catch {
+            head.fail(error) // a promise must not be dropped unfulfilled
+            throw error
+        }
         channel.read()
         let answer = try await head.futureResult.get()
         return SSEConnection(status: answer.status, headers: answer.headers, body: answer.body, channel: channel, inbox: inbox)
