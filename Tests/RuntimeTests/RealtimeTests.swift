@@ -13,6 +13,9 @@ import Testing
 struct RealtimeTests {
     static let manifest = """
         name = "rt"
+        # Some tests publish hundreds of large events in one request: time enough on a busy machine.
+        [limits]
+        timeout_ms = 60000
         [[endpoints]]
         method = "POST"
         path = "/publish/:topic"

@@ -75,8 +75,10 @@ final class SSEConnection: Sendable {
     func next(timeout: Duration = .seconds(10)) async -> Event? { await inbox.next(timeout: timeout) }
 
     /// The next event that is not a comment.
+    /// The next event that is not a comment, within `timeout` in all (heartbeats do not extend it).
     func nextEvent(timeout: Duration = .seconds(10)) async -> Event? {
-        while let item = await next(timeout: timeout) {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline, let item = await next(timeout: deadline - ContinuousClock.now) {
             let retryOnly = item.retry != nil && item.data.isEmpty && item.event == nil
             if item.comment == nil, !retryOnly { return item }
         }
