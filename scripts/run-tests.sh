@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test suite, each pass on its own so that heavy ones do not skew timing-sensitive
 # ones, and all of them even when one fails:
-#   1. the Swift suites except the cluster tests (swift test)
+#   1. the Swift suites except the cluster and crash-loop tests (swift test)
 #   2. the cluster tests: three picloud processes on one PostgreSQL database (swift test)
-#   3. the JavaScript client: type check and node --test against a real server
-#   4. the browser tests: the dashboard and the chat example in headless Chromium
-#   5. hostile HTTP input: Schemathesis over every route of /openapi.json (Tests/APIFuzz)
+#   3. the crash loop: 20 SIGKILLs of a server under load, on SQLite and PostgreSQL (swift test)
+#   4. the JavaScript client: type check and node --test against a real server
+#   5. the browser tests: the dashboard and the chat example in headless Chromium
+#   6. hostile HTTP input: Schemathesis over every route of /openapi.json (Tests/APIFuzz)
 # It ends with one line per pass and a total "N passed, N failed" (tests that ran); the exit
 # status fails if any pass failed.
 set -uo pipefail
@@ -21,8 +22,9 @@ run() { # name command...
   echo "$code" > "$logs/$name.code"
   [ "$code" -eq 0 ] || status=1
 }
-run swift swift test --skip-build --skip ClusterTests
+run swift swift test --skip-build --skip ClusterTests --skip CrashLoopTests
 run cluster swift test --skip-build --filter ClusterTests
+run faults swift test --skip-build --filter CrashLoopTests
 run js clients/js/test/run.sh
 run browser python3 Tests/BrowserTests/run.py
 run fuzz Tests/APIFuzz/run.sh
@@ -31,11 +33,11 @@ python3 - "$logs" <<'PY'
 import pathlib, re, sys
 logs = pathlib.Path(sys.argv[1])
 total_passed = total_failed = 0
-for name in ("swift", "cluster", "js", "browser", "fuzz"):
+for name in ("swift", "cluster", "faults", "js", "browser", "fuzz"):
     text = re.sub(r"\x1b\[[0-9;]*m", "", (logs / f"{name}.log").read_text(errors="replace"))
     code = int((logs / f"{name}.code").read_text())
     passed = failed = 0
-    if name in ("swift", "cluster"):
+    if name in ("swift", "cluster", "faults"):
         # Swift Testing: one line per test that passed or failed (parameterized tests count once).
         passed = len(re.findall(r"^\S+ Test \".*\" passed after", text, re.M))
         failed = len(re.findall(r"^\S+ Test \".*\" failed after", text, re.M))
