@@ -16,12 +16,28 @@ struct SDKTests {
     @Test("kv.list pages of the largest size (1,000) say that more follow")
     func kvFullPages() async throws {
         try await Harness.run { server in
-            let answer = try await run("""
+            // 1,001 sequential durable writes: on CI's two busy cores they can take longer than the default
+            // 10 s handler limit, so this app allows a minute (the limit is not what is tested here).
+            let source = """
+                return function(req, ctx)
                 for i = 1, 1001 do kv.set(string.format("n:%04d", i), i) end
                 local first, after = kv.list("n:", { limit = 1000 })
                 local rest, done = kv.list("n:", { limit = 1000, after = after })
                 return { json = { first = #first, after = after, rest = #rest, done = done == nil } }
-                """, in: server)
+                end
+                """
+            let manifest = """
+                name = "sdk"
+                [limits]
+                timeout_ms = 60000
+                [[endpoints]]
+                method = "POST"
+                path = "/run"
+                handler = "handlers/main.lua"
+                auth = "public"
+                """
+            try await server.deploy("sdk", manifest: manifest, files: ["handlers/main.lua": source])
+            let answer = try await server.call("sdk", .POST, "/run", token: Harness.adminToken)
             #expect(answer.json == ["first": 1000, "after": "n:1000", "rest": 1, "done": true], "\(answer.text)")
         }
     }
