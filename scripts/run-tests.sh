@@ -39,8 +39,8 @@ for name in ("swift", "cluster", "faults", "js", "browser", "fuzz"):
     passed = failed = 0
     if name in ("swift", "cluster", "faults"):
         # Swift Testing: one line per test that passed or failed (parameterized tests count once).
-        passed = len(re.findall(r"^\S+ Test \".*\" passed after", text, re.M))
-        failed = len(re.findall(r"^\S+ Test \".*\" failed after", text, re.M))
+        passed = len(re.findall(r"^\S+ Test \".*\" (?:with \d+ test cases? )?passed after", text, re.M))
+        failed = len(re.findall(r"^\S+ Test \".*\" (?:with \d+ test cases? )?failed after", text, re.M))
     elif name == "js":
         passed = sum(int(n) for n in re.findall(r"^# pass (\d+)", text, re.M))
         failed = sum(int(n) for n in re.findall(r"^# fail (\d+)", text, re.M))
