@@ -4,7 +4,7 @@ ENV := source scripts/env.sh &&
 PORT ?= 8080
 DATA ?= ./picloud-data
 
-.PHONY: run test build bench bench-http bench-triggers bench-realtime bench-cluster bench-compare bench-soak clean
+.PHONY: run test build bench bench-http bench-triggers bench-realtime bench-cluster bench-compare bench-soak bench-slices clean
 
 ## run: install what is missing, build a release binary, and serve on $(PORT) with the examples deployed
 run:
@@ -51,6 +51,11 @@ bench-cluster:
 bench-compare:
 	@$(ENV) scripts/deps.sh run
 	@bench/compare/run.sh
+
+## bench-slices: hello latency while other handlers compute, with and without time slices (results in bench/results/)
+bench-slices:
+	@$(ENV) scripts/deps.sh run
+	@bench/slices/run.sh
 
 ## bench-soak: 10 minutes of mixed load; RSS, open files and outbox depth sampled for a growth trend (results in bench/results/)
 bench-soak:

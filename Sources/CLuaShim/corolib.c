@@ -30,7 +30,7 @@ static int resume_step(lua_State *L, lua_State *co, int narg, int mode, int cont
     int nres;
     if (vm->killed) return picloud_raise_kill(L);
     if (!continuing && (picloud_thread_flags(co) & PICLOUD_THREAD_HOST_WAIT)) {
-        lua_pushliteral(L, "cannot resume a coroutine that is waiting for a host call");
+        lua_pushliteral(L, "cannot resume a coroutine that is waiting for a host call or its turn");
         goto failed;
     }
     if (!lua_checkstack(co, narg)) {
@@ -38,6 +38,9 @@ static int resume_step(lua_State *L, lua_State *co, int narg, int mode, int cont
         goto failed;
     }
     lua_xmove(L, co, narg);
+    /* co continues after waiting: a host call's continuation clears its mark itself, a pause
+     * (a yield from the count hook) has no continuation */
+    if (continuing) picloud_set_thread_flags(co, picloud_thread_flags(co) & ~PICLOUD_THREAD_HOST_WAIT);
     int chain = vm->chain_yieldable;
     vm->chain_yieldable = chain && lua_isyieldable(L);
     int status = lua_resume(co, L, narg, &nres);

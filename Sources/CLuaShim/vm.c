@@ -95,20 +95,33 @@ static int raise_kill_at(lua_State *L, int level) {
 
 int picloud_raise_kill(lua_State *L) { return raise_kill_at(L, 1); }
 
-/* Fires every hook_interval instructions in every coroutine (new threads inherit the hook). */
+/* Fires every hook_interval instructions in every coroutine (new threads inherit the hook).
+ * Stops an invocation past its budget or deadline; pauses one past its time slice. */
 static void picloud_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
     picloud_vm *vm = picloud_vm_of(L);
     if (!vm->killed) {
         int count = lua_gethookcount(L);
         vm->budget -= count;
+        uint64_t now = (vm->deadline_ns != 0 || vm->slice_end_ns != 0) ? picloud_now_ns() : 0;
         if (vm->budget <= 0) {
             vm->killed = PICLOUD_KILL_INSTRUCTIONS;
-        } else if (vm->deadline_ns != 0 && picloud_now_ns() >= vm->deadline_ns) {
+        } else if (vm->deadline_ns != 0 && now >= vm->deadline_ns) {
             vm->killed = PICLOUD_KILL_DEADLINE;
         } else {
             if (count != vm->hook_interval) /* a thread left in kill mode by an earlier run */
                 lua_sethook(L, picloud_hook, LUA_MASKCOUNT, vm->hook_interval);
+            if (vm->slice_end_ns != 0 && now >= vm->slice_end_ns && picloud_can_suspend(L)) {
+                /* Pause: yield from the hook (Lua 5.4 allows it for count hooks, with no values);
+                 * it travels up to Swift like a waiting host call (corolib passes it through the
+                 * script's coroutines), and resuming continues at the interrupted instruction.
+                 * Marked waiting, so no other invocation can resume this coroutine meanwhile. */
+                vm->slice_end_ns = 0;
+                vm->suspend_pending = 1;
+                vm->preempted = 1;
+                picloud_set_thread_flags(L, picloud_thread_flags(L) | PICLOUD_THREAD_HOST_WAIT);
+                lua_yield(L, 0);
+            }
             return;
         }
     }
@@ -303,6 +316,7 @@ int picloud_resume(lua_State *L, lua_State *co, int nargs, int *nres) {
     vm->mem_enforce = 1;
     vm->chain_yieldable = 1;
     vm->suspend_pending = 0;
+    vm->preempted = 0;
     int status = lua_resume(co, L, nargs, nres);
     vm->mem_enforce = 0;
     vm->chain_yieldable = 0;

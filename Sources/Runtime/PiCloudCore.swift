@@ -25,7 +25,9 @@ final class PiCloudCore: Sendable {
         self.logger = logger
         self.deployer = Deployer(
             services: services, registry: registry, triggers: triggers,
-            realtime: realtime, pools: LuaPoolConfiguration(size: configuration.luaPoolSize), logger: logger
+            realtime: realtime,
+            pools: LuaPoolConfiguration(size: configuration.luaPoolSize, timeSlice: .milliseconds(configuration.luaTimeSliceMilliseconds)),
+            logger: logger
         )
     }
 

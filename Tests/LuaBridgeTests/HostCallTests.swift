@@ -99,7 +99,7 @@ struct HostCallTests {
         )
         async let waiter = pool.invoke("handlers/main.lua", ["waiter"])
         let intruder = try await pool.invoke("handlers/main.lua", ["intruder"])
-        #expect(intruder == [false, "cannot resume a coroutine that is waiting for a host call"])
+        #expect(intruder == [false, "cannot resume a coroutine that is waiting for a host call or its turn"])
         #expect(try await waiter == ["real"])
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import LuaBridge
 import NIOHTTP1
+import Synchronization
 import Testing
 
 /// App endpoints answered in the connection's pipeline (EndpointStream): order, framing and
@@ -109,6 +110,54 @@ struct EndpointStreamTests {
             let refused = try await server.call("k", .GET, "/x", token: key)
             #expect(refused.status == 401 && refused.errorCode == "unauthorized")
             #expect(refused.headers.first(name: "X-Request-Id") != nil)
+        }
+    }
+
+    @Test("a handler computing for seconds does not hold the other requests of its event loop")
+    func timeSliced() async throws {
+        try await Harness.run { server in
+            let manifest = """
+                name = "busy"
+                [limits]
+                instructions = 10000000000
+                timeout_ms = 60000
+                [[endpoints]]
+                method = "GET"
+                path = "/*rest"
+                handler = "handlers/main.lua"
+                """
+            let source = """
+                return function(req)
+                  if req.path == '/spin' then
+                    kv.set('started', true)
+                    local stop, turns = os.time() + 5, 0
+                    while os.time() < stop do turns = turns + 1 end
+                    return { json = { turns = turns } }
+                  end
+                  return { json = { started = kv.get('started') == true } }
+                end
+                """
+            let deployed = try await server.deploy("busy", manifest: manifest, files: ["handlers/main.lua": source])
+            try #require(deployed.status == 201, "\(deployed.text)")
+            let spinDone = Atomic<Bool>(false)
+            let spinning = Task {
+                defer { spinDone.store(true, ordering: .sequentiallyConsistent) }
+                return try await rawExchange(port: server.port, "GET /apps/busy/api/spin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout: .seconds(60))
+            }
+            var started = false
+            while !started {
+                started = try await server.call("busy", .GET, "/started").json["started"] == true
+            }
+            // Fresh connections: the server spreads them over its event loops, so about half land
+            // on the spinning handler's loop. Without time slices they would wait the 5 s out.
+            for index in 0..<20 {
+                let text = try await rawExchange(port: server.port, "GET /apps/busy/api/started?n=\(index) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout: .seconds(60))
+                #expect(text.hasPrefix("HTTP/1.1 200 OK") && text.contains(#""started":true"#), "\(text)")
+            }
+            let stillSpinning = !spinDone.load(ordering: .sequentiallyConsistent)
+            #expect(stillSpinning, "all twenty were answered while the handler still spun")
+            let spun = try await spinning.value
+            #expect(spun.hasPrefix("HTTP/1.1 200 OK") && spun.contains(#""turns":"#), "\(spun)")
         }
     }
 }

@@ -45,6 +45,9 @@ typedef struct picloud_vm {
     int64_t budget;       /* instructions left */
     uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0 = none */
     int killed;           /* PICLOUD_KILL_* */
+    uint64_t slice_end_ns; /* CLOCK_MONOTONIC; past it the hook pauses the running coroutine
+                              (yields it up to Swift) where it can; 0 = never */
+    int preempted;         /* the last yield up to Swift was such a pause, not a host call */
     int hook_interval;    /* instructions between two count-hook calls */
     int64_t pattern_step_limit;
 

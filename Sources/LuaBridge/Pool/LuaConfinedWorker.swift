@@ -6,8 +6,8 @@ import Synchronization
 ///
 /// A waiting host call runs in a task; its outcome comes back through `schedule`, which must run
 /// the closure on the worker's thread, and the coroutine resumes there. Every method must be
-/// called on that thread. The limits are the pool's: the instruction budget bounds how long a
-/// handler can hold the thread between two host calls.
+/// called on that thread. A handler that computes for longer than the pool's time slice is
+/// paused and continued through `pause`, which lets what else waits for the thread go first.
 public final class LuaConfinedWorker: @unchecked Sendable {
     /// Runs a closure on the worker's thread (e.g. `eventLoop.execute`).
     public typealias Schedule = @Sendable (@escaping @Sendable () -> Void) -> Void
@@ -15,12 +15,14 @@ public final class LuaConfinedWorker: @unchecked Sendable {
 
     private var slot: LuaVMSlot
     private let schedule: Schedule
+    private let pause: Schedule
     /// The slot's counters, readable from any thread.
     private let published = Mutex(LuaPoolStatistics())
 
-    init(program: LuaProgram, functions: HostFunctionTable, configuration: LuaPoolConfiguration, schedule: @escaping Schedule) {
+    init(program: LuaProgram, functions: HostFunctionTable, configuration: LuaPoolConfiguration, schedule: @escaping Schedule, pause: @escaping Schedule) {
         slot = LuaVMSlot(program: program, functions: functions, configuration: configuration)
         self.schedule = schedule
+        self.pause = pause
     }
 
     var statistics: LuaPoolStatistics { published.withLock { $0 } }
@@ -49,7 +51,17 @@ public final class LuaConfinedWorker: @unchecked Sendable {
                 let outcome = await LuaVMSlot.perform(operation)
                 schedule { self.resume(suspended, with: outcome, completion: completion) }
             }
+        case .paused:
+            // Behind what else the thread has waiting (other requests, I/O).
+            let suspended = Suspended(vm: vm, invocation: invocation)
+            pause { self.proceed(suspended, completion: completion) }
         }
+    }
+
+    private func proceed(_ suspended: Suspended, completion: @escaping Completion) {
+        var invocation = suspended.invocation
+        let conclusion = slot.proceed(vm: suspended.vm, invocation: &invocation, cancelled: false)
+        settle(conclusion, vm: suspended.vm, invocation: invocation, completion: completion)
     }
 
     private func resume(_ suspended: Suspended, with outcome: Result<LuaHostResult, any Error>, completion: @escaping Completion) {

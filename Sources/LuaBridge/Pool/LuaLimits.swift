@@ -38,6 +38,10 @@ public struct LuaPoolConfiguration: Sendable, Hashable {
     public var maxValueDepth: Int
     /// Instructions between two checks of the budget and the deadline.
     public var hookInterval: Int
+    /// How long an invocation runs Lua code before it is paused to let other work on its thread
+    /// go first (default 2 ms; zero: never paused). A pause happens only where a host call could
+    /// wait (not inside a metamethod or callback called from C), and costs nothing of the limits.
+    public var timeSlice: Duration
 
     public init(
         size: Int = 2,
@@ -46,7 +50,8 @@ public struct LuaPoolConfiguration: Sendable, Hashable {
         limits: LuaLimits = .default,
         patternStepLimit: Int64 = 10_000_000,
         maxValueDepth: Int = LuaJSON.defaultMaxDepth,
-        hookInterval: Int = 1000
+        hookInterval: Int = 1000,
+        timeSlice: Duration = .milliseconds(2)
     ) {
         self.size = max(1, size)
         self.memoryLimit = memoryLimit
@@ -55,5 +60,12 @@ public struct LuaPoolConfiguration: Sendable, Hashable {
         self.patternStepLimit = patternStepLimit
         self.maxValueDepth = maxValueDepth
         self.hookInterval = max(1, hookInterval)
+        self.timeSlice = max(.zero, timeSlice)
+    }
+
+    var timeSliceNanoseconds: UInt64 {
+        let (seconds, attoseconds) = timeSlice.components
+        guard seconds < 1_000_000 else { return 0 }
+        return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
     }
 }

@@ -46,11 +46,15 @@ public final class LuaPool: Sendable {
     }
 
     /// The worker confined to the thread `key` stands for (one per key, made on first use with
-    /// its own VM). `schedule` must run a closure on that thread.
-    public func confinedWorker(for key: ObjectIdentifier, schedule: @escaping LuaConfinedWorker.Schedule) -> LuaConfinedWorker {
+    /// its own VM). `schedule` must run a closure on that thread; `pause`, if given, too: it
+    /// continues handlers paused after their time slice and should let the thread's other work
+    /// (I/O included) go first.
+    public func confinedWorker(
+        for key: ObjectIdentifier, schedule: @escaping LuaConfinedWorker.Schedule, pause: LuaConfinedWorker.Schedule? = nil
+    ) -> LuaConfinedWorker {
         confined.withLock { workers in
             if let worker = workers[key] { return worker }
-            let worker = LuaConfinedWorker(program: program, functions: functions, configuration: configuration, schedule: schedule)
+            let worker = LuaConfinedWorker(program: program, functions: functions, configuration: configuration, schedule: schedule, pause: pause ?? schedule)
             workers[key] = worker
             return worker
         }

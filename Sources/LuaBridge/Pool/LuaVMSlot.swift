@@ -16,6 +16,9 @@ struct LuaVMSlot {
         case returned(Result<[LuaValue], LuaError>)
         /// It waits for a host call; resume with ``resume(_:vm:invocation:cancelled:)``.
         case waiting(LuaHostOperation)
+        /// It used up its time slice; let other work run, then continue it with
+        /// ``proceed(vm:invocation:cancelled:)``.
+        case paused
     }
 
     init(program: LuaProgram, functions: HostFunctionTable, configuration: LuaPoolConfiguration) {
@@ -47,6 +50,21 @@ struct LuaVMSlot {
     /// Resumes an invocation with its host call's outcome, unless it was cancelled or its time
     /// ran out meanwhile.
     mutating func resume(_ outcome: Result<LuaHostResult, any Error>, vm: LuaVM, invocation: inout LuaInvocation, cancelled: Bool) -> Conclusion {
+        if let stopped = stop(vm: vm, invocation: &invocation, cancelled: cancelled) { return stopped }
+        let step = vm.resume(&invocation, with: outcome)
+        return conclude(step, vm: vm, invocation: invocation)
+    }
+
+    /// Continues an invocation paused after its time slice, unless it was cancelled or its time
+    /// ran out meanwhile.
+    mutating func proceed(vm: LuaVM, invocation: inout LuaInvocation, cancelled: Bool) -> Conclusion {
+        if let stopped = stop(vm: vm, invocation: &invocation, cancelled: cancelled) { return stopped }
+        let step = vm.proceed(&invocation)
+        return conclude(step, vm: vm, invocation: invocation)
+    }
+
+    /// Ends an invocation that must not continue: cancelled, or past its deadline.
+    private mutating func stop(vm: LuaVM, invocation: inout LuaInvocation, cancelled: Bool) -> Conclusion? {
         if cancelled {
             vm.finish(invocation)
             statistics.failures += 1
@@ -61,8 +79,7 @@ struct LuaVMSlot {
                 code: .timeout, message: "\(invocation.handler): time limit of \(invocation.limits.timeout) exceeded\(waited)", file: invocation.handler
             )))
         }
-        let step = vm.resume(&invocation, with: outcome)
-        return conclude(step, vm: vm, invocation: invocation)
+        return nil
     }
 
     private mutating func conclude(_ step: LuaStep, vm: LuaVM, invocation: LuaInvocation) -> Conclusion {
@@ -79,6 +96,8 @@ struct LuaVMSlot {
             return .returned(.failure(error))
         case .suspended(let operation):
             return .waiting(operation)
+        case .paused:
+            return .paused
         }
     }
 

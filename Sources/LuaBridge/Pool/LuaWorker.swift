@@ -30,6 +30,9 @@ actor LuaWorker {
             case .waiting(let operation):
                 let outcome = await LuaVMSlot.perform(operation)
                 conclusion = slot.resume(outcome, vm: vm, invocation: &invocation, cancelled: Task.isCancelled)
+            case .paused:
+                await Task.yield()
+                conclusion = slot.proceed(vm: vm, invocation: &invocation, cancelled: Task.isCancelled)
             }
         }
     }

@@ -19,6 +19,8 @@ struct LuaInvocation {
 enum LuaStep {
     case finished([LuaValue])
     case suspended(LuaHostOperation)
+    /// Paused at the end of its time slice; continue with ``LuaVM/proceed(_:)``.
+    case paused
     case failed(LuaError)
 }
 
@@ -49,8 +51,13 @@ extension LuaVM {
     /// Resumes the coroutine with `arguments` values on its stack.
     func run(_ invocation: inout LuaInvocation, arguments: Int32) -> LuaStep {
         enter(budget: invocation.budget, deadline: invocation.deadline, context: invocation.context)
+        let slice = configuration.timeSliceNanoseconds
+        shim.pointee.slice_end_ns = slice == 0 ? 0 : picloud_now_ns() &+ slice
         var results: Int32 = 0
         let status = picloud_resume(state, invocation.thread, arguments, &results)
+        shim.pointee.slice_end_ns = 0
+        let paused = shim.pointee.preempted != 0
+        shim.pointee.preempted = 0
         invocation.budget = shim.pointee.budget
         invocation.killed = leave()
         invocation.waitingOn = nil
@@ -75,6 +82,9 @@ extension LuaVM {
             } catch {
                 return .failed(LuaError(code: .conversion, message: "\(invocation.handler): the handler returned a value that cannot leave Lua: \(error)", file: invocation.handler))
             }
+        case LUA_YIELD where paused:
+            invocation.waitingOn = "its turn (paused after its time slice)"
+            return .paused
         case LUA_YIELD:
             guard let pending else {
                 return .failed(LuaError(code: .runtime, message: "\(invocation.handler): coroutine.yield() outside a coroutine (a handler itself cannot yield)", file: invocation.handler))
@@ -120,6 +130,11 @@ extension LuaVM {
             pushError(error, name: name, on: stack)
             return run(&invocation, arguments: 2)
         }
+    }
+
+    /// Continues a coroutine paused at the end of its time slice where it stopped.
+    func proceed(_ invocation: inout LuaInvocation) -> LuaStep {
+        run(&invocation, arguments: 0)
     }
 
     /// Releases the coroutine; a failed one first runs its pending `__close` handlers. One stopped

@@ -35,6 +35,9 @@ public struct RuntimeConfiguration: Sendable, Hashable {
     public var maxFileBytes = 10 << 20
     /// VMs per app (`PICLOUD_LUA_POOL_SIZE`, default 2).
     public var luaPoolSize = 2
+    /// Milliseconds a handler computes before it lets other work on its thread go first
+    /// (`PICLOUD_LUA_TIME_SLICE_MS`, default 2; 0: never).
+    public var luaTimeSliceMilliseconds = 2
     /// Seconds between heartbeat comments on event streams (`PICLOUD_REALTIME_HEARTBEAT_SEC`, default 30).
     public var heartbeatSeconds = 30
     /// Events a topic's live subscribers may fall behind before the oldest are dropped for them
@@ -106,6 +109,7 @@ public struct RuntimeConfiguration: Sendable, Hashable {
         maxBodyBytes = try integer("PICLOUD_MAX_BODY_BYTES", 1024...(256 << 20)) ?? maxBodyBytes
         maxFileBytes = try integer("PICLOUD_MAX_FILE_BYTES", 1024...(1 << 30)) ?? maxFileBytes
         luaPoolSize = try integer("PICLOUD_LUA_POOL_SIZE", 1...64) ?? luaPoolSize
+        luaTimeSliceMilliseconds = try integer("PICLOUD_LUA_TIME_SLICE_MS", 0...10_000) ?? luaTimeSliceMilliseconds
         heartbeatSeconds = try integer("PICLOUD_REALTIME_HEARTBEAT_SEC", 1...3600) ?? heartbeatSeconds
         realtimeCapacity = try integer("PICLOUD_REALTIME_BROADCAST_CAPACITY", 1...100_000) ?? realtimeCapacity
         realtimeHistoryEvents = try integer("PICLOUD_REALTIME_HISTORY_EVENTS", 0...TopicRecord.maxHistoryEvents) ?? realtimeHistoryEvents

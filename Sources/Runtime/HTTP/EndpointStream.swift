@@ -207,7 +207,9 @@ final class EndpointStream: ChannelDuplexHandler, RemovableChannelHandler, Pipel
         metrics.requests.increment()
         let started = ContinuousClock.now
         let loop = context.eventLoop
-        let worker = call.deployment.pool.confinedWorker(for: ObjectIdentifier(loop)) { loop.execute($0) }
+        let worker = call.deployment.pool.confinedWorker(
+            for: ObjectIdentifier(loop), schedule: { loop.execute($0) }, pause: { SliceRounds.on(loop).enqueue($0) }
+        )
         let stream = NIOLoopBound(self, eventLoop: loop)
         let core = core
         worker.invoke(call.endpoint.handler, arguments: [requestValue, invocation.luaValue], context: invocation) { result in
