@@ -38,7 +38,8 @@ public enum PiCloudServer {
             server: .http1(configuration: HTTP1Channel.Configuration(additionalChannelHandlers: [RequestGuard(), RealtimeStream(core: core), EndpointStream(core: core)])),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port),
-                serverName: "PiCloud"
+                serverName: "PiCloud",
+                backlog: configuration.listenBacklog
             ),
             services: backgroundTasks(core),
             onServerRunning: { channel in

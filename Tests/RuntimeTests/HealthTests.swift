@@ -48,6 +48,12 @@ struct HealthTests {
         #expect(configuration.host == "0.0.0.0" && configuration.port == 9000 && configuration.dataDirectory == "/tmp/x")
         #expect(throws: ConfigurationError.self) { try RuntimeConfiguration(environment: ["PICLOUD_PORT": "eighty"]) }
         #expect(throws: ConfigurationError.self) { try RuntimeConfiguration(environment: ["PICLOUD_PORT": "70000"]) }
+        let defaults = try RuntimeConfiguration(environment: [:])
+        #expect(defaults.listenBacklog == 4096 && defaults.luaTimeSliceMilliseconds == 2)
+        let set = try RuntimeConfiguration(environment: ["PICLOUD_LISTEN_BACKLOG": "512", "PICLOUD_LUA_TIME_SLICE_MS": "0"])
+        #expect(set.listenBacklog == 512 && set.luaTimeSliceMilliseconds == 0)
+        #expect(throws: ConfigurationError.self) { try RuntimeConfiguration(environment: ["PICLOUD_LISTEN_BACKLOG": "0"]) }
+        #expect(throws: ConfigurationError.self) { try RuntimeConfiguration(environment: ["PICLOUD_LUA_TIME_SLICE_MS": "-1"]) }
     }
 
     @Test("the realtime settings: defaults, environment, and lifetimes that contradict each other")

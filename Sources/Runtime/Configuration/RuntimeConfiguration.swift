@@ -7,6 +7,10 @@ public struct RuntimeConfiguration: Sendable, Hashable {
     public var host = "127.0.0.1"
     /// TCP port (`PICLOUD_PORT`, default 8080); 0 lets the system choose (the chosen port is logged).
     public var port = 8080
+    /// Connections the kernel may hold before they are accepted (`PICLOUD_LISTEN_BACKLOG`, default
+    /// 4096; the kernel caps it at `net.core.somaxconn`). Thousands of event-stream clients
+    /// reconnect at once after a restart; Hummingbird's 256 overflowed under such bursts.
+    public var listenBacklog = 4096
     /// Where the SQLite file, stored files, the admin token and the master key live (`PICLOUD_DATA_DIR`).
     public var dataDirectory = "./picloud-data"
     /// `postgres://...` to use PostgreSQL instead of the embedded SQLite (`PICLOUD_DATABASE_URL`).
@@ -96,6 +100,7 @@ public struct RuntimeConfiguration: Sendable, Hashable {
         }
         if let host = value("PICLOUD_HOST") { self.host = host }
         if let port = value("PICLOUD_PORT") { self.port = try Self.port(port, source: "PICLOUD_PORT") }
+        listenBacklog = try integer("PICLOUD_LISTEN_BACKLOG", 1...65535) ?? listenBacklog
         if let directory = value("PICLOUD_DATA_DIR") { dataDirectory = directory }
         databaseURL = value("PICLOUD_DATABASE_URL")
         adminToken = value("PICLOUD_ADMIN_TOKEN")
