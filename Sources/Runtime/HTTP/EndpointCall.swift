@@ -26,8 +26,8 @@ struct EndpointCall {
     /// `/apps/{app}/api`, without the query) to.
     static func resolve(_ deployment: ActiveDeployment, method: String, rawPath: Substring) throws -> Resolution {
         var segments: [String] = []
-        for part in rawPath.split(separator: "/", omittingEmptySubsequences: true) {
-            guard let decoded = decodePathSegment(part) else { throw ServiceError(.invalidInput, "malformed percent-encoding in the path") }
+        for part in rawPath.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true) {
+            guard let decoded = decodePathSegment(Substring(part)) else { throw ServiceError(.invalidInput, "malformed percent-encoding in the path") }
             segments.append(decoded)
         }
         switch deployment.route(method: method, path: segments) {
@@ -113,13 +113,12 @@ struct EndpointCall {
     /// What a handler returned, as an HTTP answer. A table with only `status`, `headers`, `json`
     /// and `body` is a response; any other value is sent as JSON (a string as text, nil as 204).
     static func answer(from value: LuaValue, handler: String, head: Bool) throws -> EndpointAnswer {
-        let responseKeys: Set<String> = ["status", "headers", "json", "body"]
         switch value {
         case .nil:
             return EndpointAnswer(status: .noContent)
         case .string, .bytes:
             return EndpointAnswer(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: ByteBuffer(bytes: value.byteValue ?? []))
-        case .object(let fields) where !fields.isEmpty && Set(fields.keys).isSubset(of: responseKeys):
+        case .object(let fields) where !fields.isEmpty && fields.keys.allSatisfy(isResponseKey):
             var status = HTTPResponse.Status.ok
             if let code = fields["status"] {
                 guard let number = code.integerValue, (100...599).contains(number) else {
@@ -150,6 +149,13 @@ struct EndpointCall {
             return EndpointAnswer(status: status, headers: headers)
         default:
             return try .json(value, handler: handler)
+        }
+    }
+
+    private static func isResponseKey(_ key: String) -> Bool {
+        switch key {
+        case "status", "headers", "json", "body": true
+        default: false
         }
     }
 

@@ -140,21 +140,23 @@ final class EndpointStream: ChannelDuplexHandler, RemovableChannelHandler, Pipel
     func take(_ head: HTTPRequest) -> Taken? {
         guard Self.mayTake(head), let target = head.path else { return nil }
         let (path, query) = Self.split(target)
-        // /apps/{app}/api[/...]
-        let afterApps = path.dropFirst("/apps/".utf8.count)
-        guard let slash = afterApps.firstIndex(of: "/") else { return nil }
-        let app = afterApps[..<slash]
-        let rest = afterApps[slash...]
-        guard rest.hasPrefix("/api"), rest.count == 4 || rest.dropFirst(4).first == "/" else { return nil }
+        // /apps/{app}/api[/...], looked at as bytes (the delimiters are ASCII)
+        let bytes = path.utf8
+        let appStart = bytes.index(bytes.startIndex, offsetBy: 6)
+        guard let slash = bytes[appStart...].firstIndex(of: UInt8(ascii: "/")) else { return nil }
+        let app = path[appStart..<slash]
+        let rest = path[slash...]
+        let afterAPI = rest.utf8.dropFirst(4)
+        guard rest.utf8.starts(with: "/api".utf8), afterAPI.isEmpty || afterAPI.first == UInt8(ascii: "/") else { return nil }
         guard let deployment = core.registry.deployment(for: String(app)),
-              case .call(let call)? = try? EndpointCall.resolve(deployment, method: head.method.rawValue, rawPath: rest.dropFirst(4))
+              case .call(let call)? = try? EndpointCall.resolve(deployment, method: head.method.rawValue, rawPath: Substring(afterAPI))
         else { return nil }
         return Taken(head: head, call: call, query: query.map(String.init), body: nil)
     }
 
     static func split(_ target: String) -> (path: Substring, query: Substring?) {
-        guard let mark = target.firstIndex(of: "?") else { return (target[...], nil) }
-        return (target[..<mark], target[target.index(after: mark)...])
+        guard let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return (target[...], nil) }
+        return (target[..<mark], target[target.utf8.index(after: mark)...])
     }
 
     // MARK: Running

@@ -15,11 +15,18 @@ struct RealtimeRequest: Sendable {
     var authMode: TopicRecord.AuthMode
 
     /// `(app, raw topic segment)` for `/apps/{app}/realtime/{topic}` (a query may follow).
+    /// Runs for every request, so it looks at bytes, not characters (the delimiters are ASCII).
     static func match(_ target: String) -> (app: Substring, topic: Substring)? {
-        let path = target.prefix { $0 != "?" }
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 5, parts[0].isEmpty, parts[1] == "apps", parts[3] == "realtime", !parts[2].isEmpty, !parts[4].isEmpty else { return nil }
-        return (parts[2], parts[4])
+        let bytes = target.utf8
+        guard bytes.starts(with: "/apps/".utf8) else { return nil }
+        let end = bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.endIndex
+        let appStart = bytes.index(bytes.startIndex, offsetBy: 6)
+        guard let appEnd = bytes[appStart..<end].firstIndex(of: UInt8(ascii: "/")), appEnd > appStart,
+              bytes[appEnd..<end].starts(with: "/realtime/".utf8)
+        else { return nil }
+        let topicStart = bytes.index(appEnd, offsetBy: 10)
+        guard topicStart < end, !bytes[topicStart..<end].contains(UInt8(ascii: "/")) else { return nil }
+        return (target[appStart..<appEnd], target[topicStart..<end])
     }
 
     /// Checks a request; throws the `ServiceError` to answer with.
