@@ -35,7 +35,7 @@ public enum PiCloudServer {
             router: router,
             // Realtime subscriptions and app endpoints are served by handlers in each
             // connection's pipeline, on its event loop; the router gets everything else.
-            server: .http1(configuration: HTTP1Channel.Configuration(additionalChannelHandlers: [RequestGuard(), RealtimeStream(core: core), EndpointStream(core: core)])),
+            server: .lazyHTTP1(configuration: HTTP1Channel.Configuration(additionalChannelHandlers: [RequestGuard(), RealtimeStream(core: core), EndpointStream(core: core)])),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "PiCloud",

@@ -8,7 +8,8 @@ struct PoolTests {
         let pool = try makePool("local n = ... local a = test.wait(n, 2) return a + test.wait(1)", configuration: LuaPoolConfiguration(size: 2))
         let sum = try await withThrowingTaskGroup(of: Int64.self) { group in
             for index in 0..<1000 {
-                group.addTask { try await pool.invoke("handlers/main.lua", [.integer(Int64(index))]).first?.integerValue ?? -1 }
+                // (A minute's limit: on a machine busy with other suites 1,000 waits can take longer than 10 s.)
+                group.addTask { try await pool.invoke("handlers/main.lua", [.integer(Int64(index))], limits: LuaLimits(timeout: .seconds(60))).first?.integerValue ?? -1 }
             }
             var total: Int64 = 0
             for try await value in group { total += value }

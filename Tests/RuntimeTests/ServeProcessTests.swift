@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Foundation
 import TestSupport
 import Testing
@@ -39,6 +40,51 @@ struct ServeProcessTests {
         #expect(exited, "picloud did not stop within 10 s of SIGTERM")
         #expect(process.terminationStatus == 0)
         #expect(process.terminationReason == .exit)
+    }
+
+    @Test("SIGTERM with every kind of connection open (event stream, endpoint, router, idle) still exits 0; each was served")
+    func stopWithOpenConnections() async throws {
+        let binary = Self.binary
+        try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build the picloud binary first (swift build)")
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("picloud-serve-\(UUID().uuidString)")
+        let process = ChildProcess()
+        process.executableURL = binary
+        process.arguments = ["serve", "--port", "0", "--data-dir", data.path, "--deploy", root.appendingPathComponent("bench/realtime/app").path]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        let port = try await Self.listeningPort(in: errors.fileHandleForReading)
+
+        // An event stream (never reaches the router), a kept-alive connection the router served,
+        // one that never sent a byte, and the HTTP client's pooled connection that only an
+        // endpoint served (the publish).
+        let stream = try await SSEConnection.open(port: port, path: "/apps/rtbench/realtime/bench")
+        #expect(stream.status == 200)
+        let router = try await SSEConnection.open(port: port, path: "/healthz", reading: false)
+        #expect(router.status == 200)
+        let idle = try await ClientBootstrap(group: SSEConnection.group).connect(host: "127.0.0.1", port: port).get()
+        var publish = HTTPClientRequest(url: "http://127.0.0.1:\(port)/apps/rtbench/api/publish")
+        publish.method = .POST
+        publish.headers.add(name: "Content-Type", value: "application/json")
+        publish.body = .bytes(ByteBuffer(string: #"{"t":1}"#))
+        let published = try await HTTPClient.shared.execute(publish, timeout: .seconds(30))
+        #expect(published.status == .ok, "\(published.status)")
+        // The stream is live: the event reaches it.
+        var received: SSEConnection.Event?
+        while let event = await stream.next(timeout: .seconds(30)) {
+            if !event.data.isEmpty { received = event; break }
+        }
+        #expect(received?.data.contains(#""t":1"#) == true, "\(String(describing: received))")
+
+        kill(process.processIdentifier, SIGTERM)
+        let exited = await Self.waitForExit(process, seconds: 30)
+        #expect(exited, "picloud did not stop within 30 s of SIGTERM with connections open")
+        #expect(process.terminationStatus == 0)
+        try? await idle.close()
+        for connection in [stream, router] { await connection.close() }
     }
 
     @Test("a bad or unreachable database URL stops serve at once with a clear message", arguments: [
