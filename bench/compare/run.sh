@@ -244,7 +244,8 @@ fanout_workload() {
     if [ -n "${FANOUT_EVENTS:-}" ]; then m=$FANOUT_EVENTS; elif [ "$n" -lt 5000 ]; then m=200; else m=50; fi
     if [ -n "${FANOUT_RATE:-}" ]; then rate=$FANOUT_RATE; elif [ "$n" -lt 5000 ]; then rate=20; else rate=5; fi
     echo "fanout $n subscribers, $m events at $rate/s, then $m back to back"
-    PICLOUD_REALTIME_HEARTBEAT_SEC=30 picloud "fanout-$n" --deploy "$here/apps/bench"
+    # Every subscriber comes from 127.0.0.1: lift the per-client stream limit (5,000 by default).
+    PICLOUD_REALTIME_HEARTBEAT_SEC=30 PICLOUD_REALTIME_MAX_SUBSCRIBERS_PER_CLIENT=100000 picloud "fanout-$n" --deploy "$here/apps/bench"
     fanout_side picloud "$n" "$m" "$rate" "$server" "$port" "http://127.0.0.1:$port/metrics" picloud_realtime_subscribers \
       --subscribe-path /apps/cmp/realtime/bench --publish-path /apps/cmp/api/publish
     stop "$server" "PiCloud (fanout $n)"

@@ -55,7 +55,9 @@ for n in $SUBSCRIBERS; do
   [ "$(ulimit -n)" -gt $((n + 100)) ] || echo "warning: $(ulimit -n) open files is too few for $n subscribers"
   m=$(events_for "$n")
   rate_for "$n" > "$work/rate-$n"
-  PICLOUD_REALTIME_HEARTBEAT_SEC=$HEARTBEAT_SEC start_picloud "$work/picloud-$n.log" "$work/data-$n" --deploy bench/realtime/app --log-level notice
+  # Every subscriber comes from 127.0.0.1: lift the per-client stream limit (5,000 by default).
+  PICLOUD_REALTIME_HEARTBEAT_SEC=$HEARTBEAT_SEC PICLOUD_REALTIME_MAX_SUBSCRIBERS_PER_CLIENT=100000 \
+    start_picloud "$work/picloud-$n.log" "$work/data-$n" --deploy bench/realtime/app --log-level notice
   run_client picloud "$n" "$m" "$work/picloud-$n.log"
   start_baseline "$work/baseline-$n.log"
   run_client baseline "$n" "$m" "$work/baseline-$n.log" --count-path /count --count-metric ""
