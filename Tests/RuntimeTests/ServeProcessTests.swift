@@ -17,19 +17,10 @@ struct ServeProcessTests {
 
     @Test("starts, serves /healthz, and exits 0 on SIGTERM")
     func serveAndStop() async throws {
-        let binary = Self.binary
-        try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build the picloud binary first (swift build)")
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("picloud-serve-\(UUID().uuidString)")
-        let process = ChildProcess()
-        process.executableURL = binary
-        process.arguments = ["serve", "--port", "0", "--data-dir", data.path]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        let (process, port) = try await Self.serve(data: data)
         defer { if process.isRunning { process.terminate() } }
 
-        let port = try await Self.listeningPort(in: errors.fileHandleForReading)
         let response = try await HTTPClient.shared.get(url: "http://127.0.0.1:\(port)/healthz").get()
         #expect(response.status == .ok)
         #expect(response.body.map { String(buffer: $0) }?.contains(#""status":"ok""#) == true)
@@ -44,19 +35,10 @@ struct ServeProcessTests {
 
     @Test("SIGTERM with every kind of connection open (event stream, endpoint, router, idle) still exits 0; each was served")
     func stopWithOpenConnections() async throws {
-        let binary = Self.binary
-        try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build the picloud binary first (swift build)")
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("picloud-serve-\(UUID().uuidString)")
-        let process = ChildProcess()
-        process.executableURL = binary
-        process.arguments = ["serve", "--port", "0", "--data-dir", data.path, "--deploy", root.appendingPathComponent("bench/realtime/app").path]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        let (process, port) = try await Self.serve(data: data, "--deploy", root.appendingPathComponent("bench/realtime/app").path)
         defer { if process.isRunning { process.terminate() } }
-        let port = try await Self.listeningPort(in: errors.fileHandleForReading)
 
         // An event stream (never reaches the router), a kept-alive connection the router served,
         // one that never sent a byte, and the HTTP client's pooled connection that only an
@@ -102,6 +84,24 @@ struct ServeProcessTests {
 
     /// Reads the log until the "listening on" line and returns its port (reading on a thread of
     /// its own: a blocking read on the cooperative pool would starve other tests' servers).
+    /// Starts `picloud serve` on a free port with `data` as its data directory; returns it and the port.
+    static func serve(data: URL, _ arguments: String...) async throws -> (ChildProcess, Int) {
+        try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build the picloud binary first (swift build)")
+        let process = ChildProcess()
+        process.executableURL = binary
+        process.arguments = ["serve", "--port", "0", "--data-dir", data.path] + arguments
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        do {
+            return (process, try await listeningPort(in: errors.fileHandleForReading))
+        } catch {
+            process.terminate()
+            throw error
+        }
+    }
+
     static func listeningPort(in handle: FileHandle) async throws -> Int {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {

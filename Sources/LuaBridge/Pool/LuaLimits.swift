@@ -13,11 +13,17 @@ public struct LuaLimits: Sendable, Hashable {
 
     public static let `default` = LuaLimits()
 
-    var timeoutNanoseconds: UInt64 {
-        let (seconds, attoseconds) = timeout.components
+    var timeoutNanoseconds: UInt64 { timeout.clampedNanoseconds }
+}
+
+extension Duration {
+    /// Whole nanoseconds for the C side's clock arithmetic: 0 for a negative duration, and at most
+    /// half of `UInt64.max` (so adding it to a clock reading cannot overflow).
+    var clampedNanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
         guard seconds >= 0 else { return 0 }
         let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? UInt64.max / 2 : whole + UInt64(max(0, attoseconds) / 1_000_000_000)
+        return overflow ? UInt64.max / 2 : min(UInt64.max / 2, whole + UInt64(max(0, attoseconds) / 1_000_000_000))
     }
 }
 
@@ -63,9 +69,5 @@ public struct LuaPoolConfiguration: Sendable, Hashable {
         self.timeSlice = max(.zero, timeSlice)
     }
 
-    var timeSliceNanoseconds: UInt64 {
-        let (seconds, attoseconds) = timeSlice.components
-        guard seconds < 1_000_000 else { return 0 }
-        return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
-    }
+    var timeSliceNanoseconds: UInt64 { timeSlice.clampedNanoseconds }
 }
