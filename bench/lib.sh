@@ -30,3 +30,27 @@ def quantile(q):
 print(f"{quantile(0.5):g} {quantile(0.99):g}")
 PY
 }
+
+# Installs wrk from Debian when it is missing.
+need_wrk() {
+  command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+}
+
+# wrk_summary WRK_OUTPUT_FILE → "rps p50_ms p99_ms max_ms" (wrk run with --latency); fails, printing
+# the output, when any answer was not 2xx/3xx.
+wrk_summary() {
+  python3 - "$1" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+def ms(v):
+    n, unit = re.match(r"([\d.]+)(us|ms|s)", v).groups()
+    return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+p50 = ms(re.search(r"^\s*50%\s+(\S+)", text, re.M).group(1))
+p99 = ms(re.search(r"^\s*99%\s+(\S+)", text, re.M).group(1))
+peak = ms(re.search(r"^\s*Latency\s+\S+\s+\S+\s+(\S+)", text, re.M).group(1))
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+if errors: sys.exit(f"{errors.group(1)} failed requests:\n{text}")
+print(f"{rps:.0f} {p50:.2f} {p99:.2f} {peak:.1f}")
+PY
+}

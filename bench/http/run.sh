@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/env.sh
 source bench/lib.sh
-command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+need_wrk
 swift build -c release --product picloud >/dev/null
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
@@ -21,28 +21,16 @@ start_server() { # $1 = synchronous mode
   PICLOUD_SQLITE_SYNCHRONOUS=$1 start_picloud "$work/server-$1.log" "$work/data-$1" --deploy bench/http/app --log-level notice
 }
 
-measure() { # name url -> "rps p50_ms p99_ms"
+measure() { # name url -> "rps p50_ms p99_ms max_ms"
   wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$2" > "$work/$1.txt"
-  python3 - "$work/$1.txt" <<'PY' || { cat "$work/$1.txt" "$work"/server-*.log >&2; exit 1; }
-import re, sys
-text = open(sys.argv[1]).read()
-def ms(v):
-    n, unit = re.match(r"([\d.]+)(us|ms|s)", v).groups()
-    return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p50 = ms(re.search(r"^\s*50%\s+(\S+)", text, re.M).group(1))
-p99 = ms(re.search(r"^\s*99%\s+(\S+)", text, re.M).group(1))
-errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-if errors: sys.exit(f"{errors.group(1)} failed requests:\n{text}")
-print(f"{rps:.0f} {p50:.2f} {p99:.2f}")
-PY
+  wrk_summary "$work/$1.txt" || { cat "$work"/server-*.log >&2; exit 1; }
 }
 
 rss() { awk '/VmRSS/ {print $2}' /proc/$server/status; }
 
 echo "name,rps,p50_ms,p99_ms,baseline,baseline_rps,ratio,rss_kb" > "$out.csv"
 row() { # name result baseline_name baseline_result
-  read -r rps p50 p99 <<<"$2"; read -r brps _ _ <<<"$4"
+  read -r rps p50 p99 _ <<<"$2"; read -r brps _ _ _ <<<"$4"
   ratio=$(python3 -c "print(f'{$rps/$brps:.2f}')")
   echo "$1,$rps,$p50,$p99,$3,$brps,$ratio,$(rss)" >> "$out.csv"
   printf '| %s | %s | %s | %s | %s (%s req/s) | %s |\n' "$1" "$rps" "$p50" "$p99" "$3" "$brps" "$ratio" >> "$out.md"

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/env.sh
 source bench/lib.sh
-command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+need_wrk
 swift build -c release --product picloud >/dev/null
 DURATION=${DURATION:-10s}
 SPINNERS=${SPINNERS:-2}
@@ -20,20 +20,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 measure() { # name url -> "rps p50_ms p99_ms max_ms"
   wrk -t1 -c8 -d"$DURATION" --latency "$2" > "$work/$1.txt"
-  python3 - "$work/$1.txt" <<'PY' || { cat "$work/$1.txt" >&2; exit 1; }
-import re, sys
-text = open(sys.argv[1]).read()
-def ms(v):
-    n, unit = re.match(r"([\d.]+)(us|ms|s)", v).groups()
-    return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p50 = ms(re.search(r"^\s*50%\s+(\S+)", text, re.M).group(1))
-p99 = ms(re.search(r"^\s*99%\s+(\S+)", text, re.M).group(1))
-peak = ms(re.search(r"^\s*Latency\s+\S+\s+\S+\s+(\S+)", text, re.M).group(1))
-errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-if errors: sys.exit(f"{errors.group(1)} failed requests:\n{text}")
-print(f"{rps:.0f} {p50:.2f} {p99:.2f} {peak:.1f}")
-PY
+  wrk_summary "$work/$1.txt"
 }
 
 # run SLICE_MS SPINNERS -> "rps p50 p99 max spins"

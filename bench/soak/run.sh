@@ -13,7 +13,7 @@ DURATION=${DURATION:-600}
 SAMPLE=${SAMPLE:-10}
 CONNECTIONS=${CONNECTIONS:-16}
 SUBSCRIBERS=${SUBSCRIBERS:-50}
-command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+need_wrk
 swift build -c release --product picloud 2>&1 | tail -1
 
 work=$(mktemp -d /tmp/bench-soak.XXXXXX)
