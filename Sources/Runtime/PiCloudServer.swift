@@ -35,7 +35,11 @@ public enum PiCloudServer {
             router: router,
             // Realtime subscriptions and app endpoints are served by handlers in each
             // connection's pipeline, on its event loop; the router gets everything else.
-            server: .lazyHTTP1(configuration: HTTP1Channel.Configuration(additionalChannelHandlers: [RequestGuard(), RealtimeStream(core: core), EndpointStream(core: core)])),
+            // Connections that only call endpoints are read ahead of the HTTP/1 decoder.
+            server: .lazyHTTP1(
+                configuration: HTTP1Channel.Configuration(additionalChannelHandlers: [RequestGuard(), RealtimeStream(core: core), EndpointStream(core: core)]),
+                front: { configuration.endpointFastPath ? [EndpointFastPath(core: core)] : [] }
+            ),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "PiCloud",

@@ -191,7 +191,7 @@ struct ConfinedWorkerTests {
             local s = 0
             for i = 1, n do s = s + i end
             return s
-            """)
+            """, configuration: LuaPoolConfiguration(size: 1, limits: LuaLimits(timeout: LimitTests.patient)))
         async let long = pool.invoke("handlers/main.lua", [.integer(20_000_000)])
         let short = try await pool.invoke("handlers/main.lua", [.integer(10)])
         #expect(short == [.integer(55)])

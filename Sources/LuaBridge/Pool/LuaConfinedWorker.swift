@@ -4,8 +4,9 @@ import Synchronization
 /// invocation runs at once, on the caller's stack, and a handler that makes no waiting host call
 /// finishes before `invoke` returns, with no task and no thread hand-off (the OpenResty model).
 ///
-/// A waiting host call runs in a task; its outcome comes back through `schedule`, which must run
-/// the closure on the worker's thread, and the coroutine resumes there. Every method must be
+/// A waiting host call runs in a task (on `executor` when given, so that it starts and resumes on
+/// the worker's thread); its outcome comes back through `schedule`, which must run the closure on
+/// the worker's thread, and the coroutine resumes there. Every method must be
 /// called on that thread. A handler that computes for longer than the pool's time slice is
 /// paused and continued through `pause`, which lets what else waits for the thread go first.
 public final class LuaConfinedWorker: @unchecked Sendable {
@@ -16,13 +17,19 @@ public final class LuaConfinedWorker: @unchecked Sendable {
     private var slot: LuaVMSlot
     private let schedule: Schedule
     private let pause: Schedule
+    /// Where the tasks of waiting host calls prefer to run (the worker's thread), or nil for Swift's pool.
+    private let executor: (any TaskExecutor)?
     /// The slot's counters, readable from any thread.
     private let published = Mutex(LuaPoolStatistics())
 
-    init(program: LuaProgram, functions: HostFunctionTable, configuration: LuaPoolConfiguration, schedule: @escaping Schedule, pause: @escaping Schedule) {
+    init(
+        program: LuaProgram, functions: HostFunctionTable, configuration: LuaPoolConfiguration, schedule: @escaping Schedule, pause: @escaping Schedule,
+        executor: (any TaskExecutor)? = nil
+    ) {
         slot = LuaVMSlot(program: program, functions: functions, configuration: configuration)
         self.schedule = schedule
         self.pause = pause
+        self.executor = executor
     }
 
     var statistics: LuaPoolStatistics { published.withLock { $0 } }
@@ -47,7 +54,7 @@ public final class LuaConfinedWorker: @unchecked Sendable {
         case .waiting(let operation):
             let suspended = Suspended(vm: vm, invocation: invocation)
             let schedule = schedule
-            Task {
+            Task(executorPreference: executor) {
                 let outcome = await LuaVMSlot.perform(operation)
                 schedule { self.resume(suspended, with: outcome, completion: completion) }
             }

@@ -50,11 +50,14 @@ public final class LuaPool: Sendable {
     /// continues handlers paused after their time slice and should let the thread's other work
     /// (I/O included) go first.
     public func confinedWorker(
-        for key: ObjectIdentifier, schedule: @escaping LuaConfinedWorker.Schedule, pause: LuaConfinedWorker.Schedule? = nil
+        for key: ObjectIdentifier, schedule: @escaping LuaConfinedWorker.Schedule, pause: LuaConfinedWorker.Schedule? = nil,
+        executor: @autoclosure () -> (any TaskExecutor)? = nil
     ) -> LuaConfinedWorker {
         confined.withLock { workers in
             if let worker = workers[key] { return worker }
-            let worker = LuaConfinedWorker(program: program, functions: functions, configuration: configuration, schedule: schedule, pause: pause ?? schedule)
+            let worker = LuaConfinedWorker(
+                program: program, functions: functions, configuration: configuration, schedule: schedule, pause: pause ?? schedule, executor: executor()
+            )
             workers[key] = worker
             return worker
         }

@@ -33,6 +33,9 @@ public struct RuntimeConfiguration: Sendable, Hashable {
     public var subscriberLimits = SubscriberLimits()
     /// kv entries kept in SQLite's exact read cache (`PICLOUD_KV_CACHE_ENTRIES`, default 4096; 0 turns it off).
     public var kvCacheEntries = SQLiteStorage.defaultKVCacheEntries
+    /// Endpoint calls read and answered ahead of the general HTTP/1 pipeline on connections that
+    /// send only such calls (`PICLOUD_ENDPOINT_FAST_PATH`, 1 by default; 0 turns it off).
+    public var endpointFastPath = true
     /// Largest request body an endpoint accepts (`PICLOUD_MAX_BODY_BYTES`, default 1 MiB).
     public var maxBodyBytes = 1 << 20
     /// Largest stored file (`PICLOUD_MAX_FILE_BYTES`, default 10 MiB).
@@ -114,6 +117,7 @@ public struct RuntimeConfiguration: Sendable, Hashable {
         maxBodyBytes = try integer("PICLOUD_MAX_BODY_BYTES", 1024...(256 << 20)) ?? maxBodyBytes
         maxFileBytes = try integer("PICLOUD_MAX_FILE_BYTES", 1024...(1 << 30)) ?? maxFileBytes
         luaPoolSize = try integer("PICLOUD_LUA_POOL_SIZE", 1...64) ?? luaPoolSize
+        endpointFastPath = try integer("PICLOUD_ENDPOINT_FAST_PATH", 0...1).map { $0 == 1 } ?? endpointFastPath
         luaTimeSliceMilliseconds = try integer("PICLOUD_LUA_TIME_SLICE_MS", 0...10_000) ?? luaTimeSliceMilliseconds
         heartbeatSeconds = try integer("PICLOUD_REALTIME_HEARTBEAT_SEC", 1...3600) ?? heartbeatSeconds
         realtimeCapacity = try integer("PICLOUD_REALTIME_BROADCAST_CAPACITY", 1...100_000) ?? realtimeCapacity

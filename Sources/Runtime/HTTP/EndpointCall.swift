@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import LuaBridge
+import Logging
 import NIOCore
 import Prometheus
 import Services
@@ -46,31 +47,93 @@ struct EndpointCall {
     }
 
     /// The `request` table the handler gets.
-    func requestValue(method: String, query: String?, headers: HTTPFields, body: [UInt8]) throws -> LuaValue {
+    func requestValue(_ request: EndpointRequest) throws -> LuaValue {
         var headerValues: [String: LuaValue] = [:]
-        for field in headers {
-            let name = field.name.canonicalName
+        for (name, value) in request.fields {
             if case .string(let existing)? = headerValues[name] {
-                headerValues[name] = .string(existing + ", " + field.value)
+                headerValues[name] = .string(existing + ", " + value)
             } else {
-                headerValues[name] = .string(field.value)
+                headerValues[name] = .string(value)
             }
         }
         var queryValues: [String: LuaValue] = [:]
         // Form encoding (HTML forms, URLSearchParams) writes spaces as '+'.
-        for (key, value) in Self.queryParameters(query) { queryValues[key] = .string(value) }
+        for (key, value) in Self.queryParameters(request.query) { queryValues[key] = .string(value) }
         var json: LuaValue = .nil
-        if !body.isEmpty, headers[.contentType]?.lowercased().contains("json") == true {
+        if !request.body.isEmpty, request.contentType?.lowercased().contains("json") == true {
             do {
-                json = try LuaJSON.decode(body)
+                json = try LuaJSON.decode(request.body)
             } catch {
                 throw ServiceError(.invalidInput, "malformed JSON body: \(error.message)")
             }
         }
         return .object([
-            "method": .string(method), "path": .string(path), "params": .object(parameters.mapValues(LuaValue.string)),
-            "query": .object(queryValues), "headers": .object(headerValues), "body": LuaValue(bytes: body), "json": json,
+            "method": .string(request.method), "path": .string(path), "params": .object(parameters.mapValues(LuaValue.string)),
+            "query": .object(queryValues), "headers": .object(headerValues), "body": LuaValue(bytes: request.body), "json": json,
         ])
+    }
+
+    /// Runs the call for a request read in a connection's pipeline: finds the caller's key when
+    /// the request names one (a task: it reads the store), checks it when the endpoint asks for
+    /// one, builds the handler's `request`, admits it under the app's cap and runs it on the VM
+    /// `loop` keeps for the app. `done` gets the answer and the request's id on `loop` —
+    /// synchronously when the handler waits for nothing.
+    func run(_ request: EndpointRequest, core: PiCloudCore, loop: any EventLoop, done: @escaping (EndpointAnswer, String) -> Void) {
+        let requestID = Identifiers.requestID()
+        guard let authorization = request.authorization else {
+            run(request, principal: nil, presentedCredentials: false, requestID: requestID, core: core, loop: loop, done: done)
+            return
+        }
+        let keys = core.services.keys
+        let bound = NIOLoopBound(done, eventLoop: loop)
+        let call = self
+        Task {
+            do {
+                let principal = try await AuthenticationMiddleware.authenticate(authorization: authorization, keys: keys)
+                loop.execute {
+                    call.run(request, principal: principal, presentedCredentials: true, requestID: requestID, core: core, loop: loop, done: bound.value)
+                }
+            } catch {
+                let failure = error as? ServiceError ?? ServiceError(.internal, "internal error", underlying: error)
+                if failure.code == .internal { core.logger.error("endpoint: \(failure.underlying.map { "\($0)" } ?? failure.message)") }
+                loop.execute { bound.value(.error(failure), requestID) }
+            }
+        }
+    }
+
+    private func run(
+        _ request: EndpointRequest, principal: Principal?, presentedCredentials: Bool, requestID: String, core: PiCloudCore, loop: any EventLoop,
+        done: @escaping (EndpointAnswer, String) -> Void
+    ) {
+        let requestValue: LuaValue
+        do {
+            if endpoint.auth == .key {
+                _ = try PiCloudRequestContext.require(.invoke, app: deployment.app, principal: principal, presentedCredentials: presentedCredentials)
+            }
+            requestValue = try self.requestValue(request)
+        } catch {
+            done(.error(error as? ServiceError ?? ServiceError(.internal, "internal error", underlying: error)), requestID)
+            return
+        }
+        guard deployment.admit(limit: core.configuration.maxConcurrentRequestsPerApp) else {
+            done(Self.busy(app: deployment.app), requestID)
+            return
+        }
+        let invocation = invocationContext(requestID: requestID, principal: principal)
+        let metrics = core.metrics
+        metrics.requests.increment()
+        let started = ContinuousClock.now
+        let worker = deployment.pool.confinedWorker(
+            for: ObjectIdentifier(loop), schedule: { loop.execute($0) }, pause: { SliceRounds.on(loop).enqueue($0) }, executor: LoopTaskExecutor.on(loop)
+        )
+        let call = self
+        let isHead = request.method == "HEAD"
+        let finish = NIOLoopBound(done, eventLoop: loop)
+        worker.invoke(endpoint.handler, arguments: [requestValue, invocation.luaValue], context: invocation) { result in
+            call.deployment.finished()
+            metrics.requestDuration.record(ContinuousClock.now - started)
+            finish.value(call.answer(result, head: isHead, requestID: requestID, principal: principal, core: core), requestID)
+        }
     }
 
     /// The `ctx` of the invocation, its deadline from the pool's time limit.
@@ -83,7 +146,7 @@ struct EndpointCall {
     }
 
     /// The query's parameters, percent-decoded with '+' as a space (the last of repeated names wins).
-    static func queryParameters(_ query: String?) -> [(String, String)] {
+    static func queryParameters(_ query: Substring?) -> [(String, String)] {
         guard let query, !query.isEmpty else { return [] }
         return query.split(separator: "&").compactMap { pair in
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
@@ -185,11 +248,64 @@ struct EndpointCall {
     }
 }
 
+/// A request for an endpoint, however it was read.
+struct EndpointRequest {
+    var method: String
+    var query: Substring?
+    /// Header fields with lowercase names, in the order sent (`Host` included).
+    var fields: [(name: String, value: String)]
+    var contentType: String?
+    var authorization: String?
+    var body: [UInt8]
+
+    /// A request decoded by NIO and HTTPTypes, which keep `Host` as the authority.
+    init(_ head: HTTPRequest, body: [UInt8]) {
+        var fields: [(name: String, value: String)] = []
+        fields.reserveCapacity(head.headerFields.count + 1)
+        if let authority = head.authority { fields.append(("host", authority)) }
+        for field in head.headerFields { fields.append((field.name.canonicalName, field.value)) }
+        self.init(
+            method: head.method.rawValue, query: head.path.flatMap { EndpointStream.split($0).query }, fields: fields,
+            contentType: head.headerFields[.contentType], authorization: head.headerFields[.authorization], body: body
+        )
+    }
+
+    init(method: String, query: Substring?, fields: [(name: String, value: String)], contentType: String?, authorization: String?, body: [UInt8]) {
+        self.method = method
+        self.query = query
+        self.fields = fields
+        self.contentType = contentType
+        self.authorization = authorization
+        self.body = body
+    }
+}
+
 /// An endpoint's answer before it is written: by the pipeline as is, by the router as a `Response`.
 struct EndpointAnswer {
     var status: HTTPResponse.Status
     var headers: HTTPFields = [:]
     var body = ByteBuffer()
+
+    static let requestIDField = HTTPField.Name("X-Request-Id")!
+
+    /// Whether the status allows a body.
+    var hasBody: Bool { status != .noContent && status != .notModified && status.kind != .informational }
+
+    /// The fields the answer goes out with from a connection's pipeline: the handler's, with
+    /// this server's framing (whatever the handler set), request id, date, server and CORS.
+    func fields(requestID: String, origin: String?, cors: CORSPolicy, closing: Bool) -> HTTPFields {
+        var fields = headers
+        fields[.contentLength] = nil
+        fields[.transferEncoding] = nil
+        fields[.connection] = nil
+        if hasBody { fields[.contentLength] = String(body.readableBytes) }
+        fields[Self.requestIDField] = requestID
+        fields[.date] = HTTPDate.now
+        fields[.server] = "PiCloud"
+        for field in cors.fields(origin: origin) where fields[field.name] == nil { fields.append(field) }
+        if closing { fields[.connection] = "close" }
+        return fields
+    }
 
     /// A JSON answer (PiCloud's one JSON model, exact about integers and floats).
     static func json(_ value: LuaValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> EndpointAnswer {

@@ -48,7 +48,7 @@ struct EndpointController {
 
     func invoke(_ call: EndpointCall, request: Request, context: PiCloudRequestContext) async throws -> Response {
         let body = try await request.bodyBytes(limit: core.configuration.maxBodyBytes)
-        let requestValue = try call.requestValue(method: request.method.rawValue, query: request.uri.query, headers: request.headers, body: body)
+        let requestValue = try call.requestValue(EndpointRequest(request.head, body: body))
         guard call.deployment.admit(limit: core.configuration.maxConcurrentRequestsPerApp) else { return EndpointCall.busy(app: call.deployment.app).response }
         defer { call.deployment.finished() }
         let invocation = call.invocationContext(requestID: context.requestID, principal: context.principal)

@@ -45,8 +45,6 @@ final class EndpointStream: ChannelDuplexHandler, RemovableChannelHandler, Pipel
         case closed
     }
 
-    static let requestIDHeader = HTTPField.Name("X-Request-Id")!
-
     let core: PiCloudCore
     var context: ChannelHandlerContext?
     var phase = Phase.idle
@@ -161,64 +159,12 @@ final class EndpointStream: ChannelDuplexHandler, RemovableChannelHandler, Pipel
 
     // MARK: Running
 
-    /// Finds the caller's key when the request names one (a task: it reads the store), then runs.
     func start(_ taken: Taken, context: ChannelHandlerContext) {
-        let requestID = Identifiers.requestID()
-        guard let authorization = taken.head.headerFields[.authorization] else {
-            run(taken, principal: nil, presentedCredentials: false, requestID: requestID)
-            return
-        }
+        var body = taken.body ?? ByteBuffer()
+        let request = EndpointRequest(taken.head, body: body.readBytes(length: body.readableBytes) ?? [])
         let stream = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let keys = core.services.keys
-        let core = core
-        Task {
-            do {
-                let principal = try await AuthenticationMiddleware.authenticate(authorization: authorization, keys: keys)
-                stream.eventLoop.execute { stream.value.run(taken, principal: principal, presentedCredentials: true, requestID: requestID) }
-            } catch {
-                let failure = error as? ServiceError ?? ServiceError(.internal, "internal error", underlying: error)
-                if failure.code == .internal { core.logger.error("endpoint: \(failure.underlying.map { "\($0)" } ?? failure.message)") }
-                stream.eventLoop.execute { stream.value.respond(.error(failure), requestID: requestID, head: taken.head) }
-            }
-        }
-    }
-
-    func run(_ taken: Taken, principal: Principal?, presentedCredentials: Bool, requestID: String) {
-        guard case .running = phase, let context else { return }
-        let call = taken.call
-        let head = taken.head
-        let requestValue: LuaValue
-        do {
-            if call.endpoint.auth == .key {
-                _ = try PiCloudRequestContext.require(.invoke, app: call.deployment.app, principal: principal, presentedCredentials: presentedCredentials)
-            }
-            var body = taken.body ?? ByteBuffer()
-            requestValue = try call.requestValue(
-                method: head.method.rawValue, query: taken.query, headers: head.headerFields, body: body.readBytes(length: body.readableBytes) ?? []
-            )
-        } catch {
-            respond(.error(error as? ServiceError ?? ServiceError(.internal, "internal error", underlying: error)), requestID: requestID, head: head)
-            return
-        }
-        guard call.deployment.admit(limit: core.configuration.maxConcurrentRequestsPerApp) else {
-            respond(EndpointCall.busy(app: call.deployment.app), requestID: requestID, head: head)
-            return
-        }
-        let invocation = call.invocationContext(requestID: requestID, principal: principal)
-        let metrics = core.metrics
-        metrics.requests.increment()
-        let started = ContinuousClock.now
-        let loop = context.eventLoop
-        let worker = call.deployment.pool.confinedWorker(
-            for: ObjectIdentifier(loop), schedule: { loop.execute($0) }, pause: { SliceRounds.on(loop).enqueue($0) }
-        )
-        let stream = NIOLoopBound(self, eventLoop: loop)
-        let core = core
-        worker.invoke(call.endpoint.handler, arguments: [requestValue, invocation.luaValue], context: invocation) { result in
-            call.deployment.finished()
-            metrics.requestDuration.record(ContinuousClock.now - started)
-            let answer = call.answer(result, head: head.method == .head, requestID: requestID, principal: principal, core: core)
-            stream.value.respond(answer, requestID: requestID, head: head)
+        taken.call.run(request, core: core, loop: context.eventLoop) { answer, requestID in
+            stream.value.respond(answer, requestID: requestID, head: taken.head)
         }
     }
 
@@ -226,21 +172,10 @@ final class EndpointStream: ChannelDuplexHandler, RemovableChannelHandler, Pipel
     /// request asked for that.
     func respond(_ answer: EndpointAnswer, requestID: String, head request: HTTPRequest, close: Bool = false) {
         guard case .running = phase, let context else { return }
-        var fields = answer.headers
-        // The framing is this server's, whatever a handler set.
-        fields[.contentLength] = nil
-        fields[.transferEncoding] = nil
-        fields[.connection] = nil
-        let hasBody = answer.status != .noContent && answer.status != .notModified && answer.status.kind != .informational
-        if hasBody { fields[.contentLength] = String(answer.body.readableBytes) }
-        fields[Self.requestIDHeader] = requestID
-        fields[.date] = HTTPDate.now
-        fields[.server] = "PiCloud"
-        for field in core.configuration.cors.fields(origin: request.headerFields[CORSPolicy.origin]) where fields[field.name] == nil { fields.append(field) }
         let closing = close || closeAfterAnswer || Self.closes(request)
-        if closing { fields[.connection] = "close" }
+        let fields = answer.fields(requestID: requestID, origin: request.headerFields[CORSPolicy.origin], cors: core.configuration.cors, closing: closing)
         context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.status, headerFields: fields))), promise: nil)
-        if hasBody, request.method != .head, answer.body.readableBytes > 0 { context.write(wrapOutboundOut(.body(answer.body)), promise: nil) }
+        if answer.hasBody, request.method != .head, answer.body.readableBytes > 0 { context.write(wrapOutboundOut(.body(answer.body)), promise: nil) }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         if closing {
             phase = .closed

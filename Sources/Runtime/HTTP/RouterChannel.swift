@@ -20,13 +20,16 @@ struct RouterChannel: ServerChildChannel {
     }
 
     let http: HTTP1Channel
+    /// Handlers ahead of HTTP decoding, on the connection's bytes.
+    let front: @Sendable () -> [any ChannelHandler]
 
     /// `configuration`'s additional handlers come first, then the ``RouterWake``.
-    init(responder: @escaping HTTPChannelHandler.Responder, configuration: HTTP1Channel.Configuration) {
+    init(responder: @escaping HTTPChannelHandler.Responder, configuration: HTTP1Channel.Configuration, front: @escaping @Sendable () -> [any ChannelHandler]) {
         var configuration = configuration
         let handlers = configuration.additionalChannelHandlers
         configuration.additionalChannelHandlers = { handlers() + [RouterWake()] }
         http = HTTP1Channel(responder: responder, configuration: configuration)
+        self.front = front
     }
 
     /// The first read of a connection takes up to 1 KiB, like nginx's `client_header_buffer_size`
@@ -40,7 +43,9 @@ struct RouterChannel: ServerChildChannel {
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }
+        let front = front
         return http.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            try channel.pipeline.syncOperations.addHandlers(front(), position: .first)
             let wake = try channel.pipeline.syncOperations.handler(type: RouterWake.self)
             return Value(http: value, routerNeeded: wake.needed)
         }
@@ -59,8 +64,8 @@ struct RouterChannel: ServerChildChannel {
 
 extension HTTPServerBuilder {
     /// HTTP/1 with ``RouterChannel``'s lazily started request task.
-    static func lazyHTTP1(configuration: HTTP1Channel.Configuration) -> HTTPServerBuilder {
-        HTTPServerBuilder { responder in RouterChannel(responder: responder, configuration: configuration) }
+    static func lazyHTTP1(configuration: HTTP1Channel.Configuration, front: @escaping @Sendable () -> [any ChannelHandler] = { [] }) -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in RouterChannel(responder: responder, configuration: configuration, front: front) }
     }
 }
 

@@ -1,0 +1,217 @@
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+
+/// App endpoint calls read and answered straight from a connection's bytes, ahead of NIO's HTTP/1
+/// decoder.
+///
+/// The first handler of every connection. While a connection sends only well-formed HTTP/1.1
+/// requests for endpoints of active deployments — what API clients and benchmarks do — their
+/// heads are read here (``HTTP1Head``), the handler runs as in ``EndpointStream``, and the answer
+/// is encoded into one buffer and written to the socket: no decoder state machine, no HTTPTypes
+/// conversion, no hop through five handlers and back. The first request that is anything else (a
+/// route of the router, an event stream, an unknown app or path, a head this reader does not take
+/// in full) goes, with every byte after it, on to the decoder, and this handler leaves the
+/// pipeline: that connection is served by the usual pipeline from then on, answers in the order
+/// of requests included, since nothing is handed on while an answer is pending here.
+final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+
+    enum Phase {
+        /// Between requests.
+        case idle
+        /// A request's handler runs; what arrives meanwhile waits in `buffer`.
+        case running
+        /// Handed on to the decoder: this handler has left the pipeline.
+        case done
+        /// The connection closes (or closed) after an answer: nothing more is read.
+        case closed
+    }
+
+    let core: PiCloudCore
+    private var context: ChannelHandlerContext?
+    private var phase = Phase.idle
+    /// Bytes received and not yet taken.
+    private var buffer: ByteBuffer?
+    /// Inside `channelRead`: a read-complete follows by itself.
+    private var reading = false
+    /// Inside ``takeRequests(context:)``: answers given meanwhile are flushed at its end, and
+    /// it goes on with the next request itself.
+    private var taking = false
+    /// Answers written and not yet flushed.
+    private var unflushed = false
+    /// A read the channel asked for, held while a handler runs with much buffered behind it.
+    private var heldRead = false
+    /// Bytes buffered behind a running handler before reading stops until it is answered.
+    private var readLimit: Int { core.configuration.maxBodyBytes + HTTP1Head.maxBytes }
+
+    init(core: PiCloudCore) {
+        self.core = core
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        phase = .done
+        buffer = nil
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch phase {
+        case .idle, .running:
+            var incoming = unwrapInboundIn(data)
+            if buffer == nil { buffer = incoming } else { buffer!.writeBuffer(&incoming) }
+            reading = true
+            takeRequests(context: context)
+            reading = false
+        case .done:
+            context.fireChannelRead(data)
+        case .closed:
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.fireChannelReadComplete()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if case .running = phase, let buffer, buffer.readableBytes > readLimit {
+            heldRead = true
+            return
+        }
+        context.read()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        phase = .closed
+        buffer = nil
+        context.fireChannelInactive()
+    }
+
+    /// Answers the requests in `buffer` one after the other, until one is incomplete, waits for
+    /// its handler, or is not for this path.
+    private func takeRequests(context: ChannelHandlerContext) {
+        taking = true
+        defer {
+            taking = false
+            flushAnswers(context: context)
+            if heldRead, case .idle = phase {
+                heldRead = false
+                context.read()
+            }
+        }
+        while case .idle = phase, let bytes = buffer, bytes.readableBytes > 0 {
+            switch bytes.withUnsafeReadableBytes({ HTTP1Head.parse($0, prefix: "/apps/") }) {
+            case .incomplete:
+                return
+            case .other:
+                handOn(context: context)
+                return
+            case .head(let head):
+                guard head.contentLength <= core.configuration.maxBodyBytes, let call = resolve(head) else {
+                    // The decoder answers it (413, 404, 405, ...) as for any connection.
+                    handOn(context: context)
+                    return
+                }
+                let size = head.length + head.contentLength
+                guard bytes.readableBytes >= size else { return } // the rest of the body is on its way
+                let body = bytes.getBytes(at: bytes.readerIndex + head.length, length: head.contentLength) ?? []
+                buffer!.moveReaderIndex(forwardBy: size)
+                if buffer!.readableBytes == 0 { buffer = nil }
+                phase = .running
+                let query = EndpointStream.split(head.target).query
+                let request = EndpointRequest(
+                    method: head.method, query: query, fields: head.fields, contentType: head.contentType, authorization: head.authorization, body: body
+                )
+                let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+                call.run(request, core: core, loop: context.eventLoop) { answer, requestID in
+                    handler.value.respond(answer, requestID: requestID, head: head)
+                }
+            }
+        }
+    }
+
+    /// The endpoint call a head is for, or nil when the router is to answer it.
+    private func resolve(_ head: HTTP1Head) -> EndpointCall? {
+        guard head.method != "OPTIONS" else { return nil }
+        let path = EndpointStream.split(head.target).path
+        // /apps/{app}/api[/...]; the parser checked the prefix.
+        let bytes = path.utf8
+        let appStart = bytes.index(bytes.startIndex, offsetBy: 6)
+        guard let slash = bytes[appStart...].firstIndex(of: UInt8(ascii: "/")) else { return nil }
+        let rest = path[slash...]
+        let afterAPI = rest.utf8.dropFirst(4)
+        guard rest.utf8.starts(with: "/api".utf8), afterAPI.isEmpty || afterAPI.first == UInt8(ascii: "/"),
+              let deployment = core.registry.deployment(for: String(path[appStart..<slash])),
+              case .call(let call)? = try? EndpointCall.resolve(deployment, method: head.method, rawPath: Substring(afterAPI))
+        else { return nil }
+        return call
+    }
+
+    /// Writes the answer as one buffer; then takes the next request, or closes when the request
+    /// asked for that.
+    private func respond(_ answer: EndpointAnswer, requestID: String, head: HTTP1Head) {
+        guard case .running = phase, let context else { return }
+        let fields = answer.fields(requestID: requestID, origin: head.origin, cors: core.configuration.cors, closing: head.closes)
+        let sendsBody = answer.hasBody && head.method != "HEAD"
+        var out = context.channel.allocator.buffer(capacity: 192 + (sendsBody ? answer.body.readableBytes : 0))
+        out.writeStaticString("HTTP/1.1 ")
+        out.writeString(String(answer.status.code))
+        out.writeStaticString(" ")
+        // NIO's phrase for the codes it knows, as the general pipeline sends.
+        out.writeString(HTTPResponseStatus(statusCode: answer.status.code, reasonPhrase: answer.status.reasonPhrase).reasonPhrase)
+        out.writeStaticString("\r\n")
+        for field in fields {
+            out.writeString(field.name.rawName)
+            out.writeStaticString(": ")
+            out.writeString(field.value)
+            out.writeStaticString("\r\n")
+        }
+        out.writeStaticString("\r\n")
+        if sendsBody { out.writeImmutableBuffer(answer.body) }
+        if head.closes {
+            phase = .closed
+            buffer = nil
+            unflushed = false
+            let channel = context.channel
+            context.writeAndFlush(NIOAny(out)).whenComplete { _ in channel.close(promise: nil) }
+            return
+        }
+        phase = .idle
+        if taking {
+            // Answered while taking requests: the loop there goes on, and flushes once at its end.
+            context.write(NIOAny(out), promise: nil)
+            unflushed = true
+            return
+        }
+        context.writeAndFlush(NIOAny(out), promise: nil)
+        takeRequests(context: context)
+    }
+
+    private func flushAnswers(context: ChannelHandlerContext) {
+        guard unflushed else { return }
+        unflushed = false
+        context.flush()
+    }
+
+    /// Passes what is buffered, and everything after it, on to the decoder, and leaves.
+    private func handOn(context: ChannelHandlerContext) {
+        flushAnswers(context: context)
+        phase = .done
+        if let bytes = buffer {
+            buffer = nil
+            context.fireChannelRead(wrapInboundOut(bytes))
+            // Outside a read (after an answer), the decoder's handlers need the read's end too.
+            if !reading { context.fireChannelReadComplete() }
+        }
+        if heldRead {
+            heldRead = false
+            context.read()
+        }
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+}

@@ -1,0 +1,34 @@
+import NIOCore
+import Synchronization
+
+/// An event loop as a task executor: a task that prefers it runs its code on the loop, and comes
+/// back to the loop — not to Swift's thread pool — when what it awaited is done.
+///
+/// A handler on an event loop that waits for a host call (a write, a query) runs the call in a
+/// task. Without a preference, the call starts on the pool, the storage's writer resumes it on the
+/// pool, and its outcome goes back to the loop: four thread switches per write. With the loop as
+/// the preference it is two: to the writer and back.
+final class LoopTaskExecutor: TaskExecutor {
+    private static let all = Mutex<[ObjectIdentifier: LoopTaskExecutor]>([:])
+
+    /// The executor of `loop` (made on first use; event loops live as long as the process).
+    static func on(_ loop: any EventLoop) -> LoopTaskExecutor {
+        all.withLock { executors in
+            if let existing = executors[ObjectIdentifier(loop)] { return existing }
+            let made = LoopTaskExecutor(loop: loop)
+            executors[ObjectIdentifier(loop)] = made
+            return made
+        }
+    }
+
+    let loop: any EventLoop
+
+    private init(loop: any EventLoop) {
+        self.loop = loop
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}

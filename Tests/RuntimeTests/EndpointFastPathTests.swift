@@ -1,0 +1,260 @@
+import Foundation
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import Services
+import Synchronization
+import Testing
+@testable import Runtime
+
+/// The HTTP/1.1 reader of the endpoint fast path (`HTTP1Head`), checked against NIO's decoder.
+@Suite("Endpoint fast path: reading request heads")
+struct HTTP1HeadTests {
+    static func parse(_ text: String) -> HTTP1Head.Parse { parse(Array(text.utf8)) }
+    static func parse(_ bytes: [UInt8]) -> HTTP1Head.Parse {
+        bytes.withUnsafeBytes { HTTP1Head.parse($0, prefix: "/apps/") }
+    }
+
+    static let valid = "POST /apps/chat/api/messages?limit=5 HTTP/1.1\r\nHost: example.com\r\nX-Thing:  a b \t\r\n"
+        + "Content-Type: application/json\r\nAuthorization: Bearer k\r\nx-thing: c\r\nConnection: keep-alive, Close\r\n"
+        + "Origin: https://a.example\r\nContent-Length: 2\r\n\r\n{}"
+
+    @Test("a head is read with lowercase names, trimmed values, its body length and what the fast path needs")
+    func reads() throws {
+        guard case .head(let head) = Self.parse(Self.valid) else { Issue.record("not read"); return }
+        #expect(head.method == "POST")
+        #expect(head.target == "/apps/chat/api/messages?limit=5")
+        #expect(head.fields.map(\.name) == ["host", "x-thing", "content-type", "authorization", "x-thing", "connection", "origin", "content-length"])
+        #expect(head.fields[1].value == "a b")
+        #expect(head.contentLength == 2 && head.length == Self.valid.utf8.count - 2)
+        #expect(head.closes)
+        #expect(head.authorization == "Bearer k" && head.contentType == "application/json" && head.origin == "https://a.example")
+    }
+
+    @Test("every proper prefix of a head is incomplete, never misread")
+    func prefixes() {
+        let bytes = Array(Self.valid.utf8.dropLast(2))
+        for cut in 0..<bytes.count {
+            guard case .incomplete = Self.parse(Array(bytes[..<cut])) else {
+                Issue.record("prefix of \(cut) bytes")
+                return
+            }
+        }
+    }
+
+    @Test("what the fast path leaves to NIO's decoder", arguments: [
+        "GET /apps/a/api/x HTTP/1.0\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\n\r\n",
+        "get /apps/a/api/x HTTP/1.1\r\n\r\n",
+        "ET /apps/a/api/x HTTP/1.1\r\n\r\n",
+        "OPTIONS /apps/a/api/x HTTP/1.1\r\n\r\n",
+        "GET /apps/a/api/x#frag HTTP/1.1\r\n\r\n",
+        "GET  /apps/a/api/x HTTP/1.1\r\n\r\n",
+        "GET /apps/a/api/x HTTP/1.1\n\r\n",
+        "GET /apps/a/api/x HTTP/1.1\r\nHost: x\n\r\n",
+        "GET /apps/a/api/x HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",
+        "GET /apps/a/api/x HTTP/1.1\r\nHost : x\r\n\r\n",
+        "GET /apps/a/api/x HTTP/1.1\r\nHo\u{1}st: x\r\n\r\n",
+        "GET /apps/a/api/x HTTP/1.1\r\nHost: x\u{1}y\r\n\r\n",
+        "GET /apps/a/api/x HTTP/1.1\r\nHost: x\ry\r\n\r\n",
+        "POST /apps/a/api/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST /apps/a/api/x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+        "POST /apps/a/api/x HTTP/1.1\r\nContent-Length: +1\r\n\r\n",
+        "POST /apps/a/api/x HTTP/1.1\r\nContent-Length: 1 2\r\n\r\n",
+        "POST /apps/a/api/x HTTP/1.1\r\nContent-Length: 99999999999999999\r\n\r\n",
+        "GET /apps/a/api/x HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
+        "GET /apps/a/api/x HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+        "GET /apps/a/api/x HTTP/1.1\r\n" + String(repeating: "A: b\r\n", count: 101) + "\r\n",
+        "GET /apps/" + String(repeating: "a", count: 8200) + " HTTP/1.1\r\n\r\n",
+        "GET /apps/a/api/x HTTP/1.1\r\nA: " + String(repeating: "b", count: 17000) + "\r\n\r\n",
+    ])
+    func other(_ text: String) {
+        guard case .other = Self.parse(text) else {
+            Issue.record("taken: \(text.prefix(80).debugDescription)")
+            return
+        }
+    }
+
+    /// What NIO's decoder (llhttp) makes of `bytes`, or nil when it refuses them.
+    static func decoded(_ bytes: [UInt8]) -> (head: HTTPRequestHead, body: [UInt8], ended: Bool)? {
+        let channel = EmbeddedChannel(handler: ByteToMessageHandler(HTTPRequestDecoder()))
+        defer { _ = try? channel.finish() }
+        do {
+            try channel.writeInbound(ByteBuffer(bytes: bytes))
+            var head: HTTPRequestHead?
+            var body: [UInt8] = []
+            var ended = false
+            while let part = try channel.readInbound(as: HTTPServerRequestPart.self) {
+                switch part {
+                case .head(let value): if head == nil { head = value }
+                case .body(let chunk): if !ended { body += Array(chunk.readableBytesView) }
+                case .end: ended = true
+                }
+                if ended { break }
+            }
+            return head.map { ($0, body, ended) }
+        } catch {
+            return nil
+        }
+    }
+
+    @Test("whatever the fast path reads, NIO's decoder reads the same way (10,000 mutated requests)")
+    func agreesWithNIO() throws {
+        let seeds = [
+            Self.valid,
+            "GET /apps/a/api/x?q=1&r=%20 HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n",
+            "DELETE /apps/a/api HTTP/1.1\r\nA:\r\nB: \r\nC:x\r\n\r\n",
+            "PUT /apps/a/api/x HTTP/1.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        ].map { Array($0.utf8) }
+        let alphabet: [UInt8] = Array(" \t\r\n:,#/?%aZ0\u{7f}".utf8) + [0, 1, 0x80, 0xC3, 0xFF]
+        var generator = SplitMix64(seed: 0x5EED)
+        var taken = 0
+        for round in 0..<10_000 {
+            var bytes = seeds[round % seeds.count]
+            for _ in 0..<Int.random(in: 1...3, using: &generator) {
+                let at = Int.random(in: 0..<bytes.count, using: &generator)
+                switch Int.random(in: 0..<3, using: &generator) {
+                case 0: bytes[at] = alphabet.randomElement(using: &generator)!
+                case 1: bytes.insert(alphabet.randomElement(using: &generator)!, at: at)
+                default: bytes.remove(at: at)
+                }
+            }
+            guard case .head(let head) = Self.parse(bytes) else { continue }
+            taken += 1
+            let complete = Array(bytes.prefix(head.length + head.contentLength))
+            let theirs = try #require(Self.decoded(complete), "NIO refuses what the fast path reads: \(String(decoding: complete, as: UTF8.self).debugDescription)")
+            let described = String(decoding: complete, as: UTF8.self).debugDescription
+            #expect(theirs.head.method.rawValue == head.method, "\(described)")
+            #expect(theirs.head.uri == head.target, "\(described)")
+            #expect(theirs.head.version == .http1_1, "\(described)")
+            #expect(theirs.head.headers.map { $0.name.lowercased() } == head.fields.map(\.name), "\(described)")
+            // HTTPTypes drops trailing whitespace from NIO's values (`HTTPField.Value(legalize:)`).
+            let values = theirs.head.headers.map { String($0.value.reversed().drop { $0 == " " || $0 == "\t" }.reversed()) }
+            #expect(values == head.fields.map(\.value), "\(described)")
+            if complete.count == head.length + head.contentLength {
+                #expect(theirs.ended && theirs.body == Array(complete[head.length...]), "\(described)")
+                let tokens = theirs.head.headers[canonicalForm: "connection"].map { $0.lowercased() }
+                #expect(tokens.contains("close") == head.closes, "\(described)")
+            }
+        }
+        #expect(taken > 1_000, "the mutations left enough well-formed requests to compare")
+    }
+}
+
+/// Endpoint calls answered by the fast path, over raw HTTP/1.1 against a running server: the same
+/// answers as the general pipeline gives.
+@Suite("Endpoint fast path: answers")
+struct EndpointFastPathTests {
+    static let echo = """
+        return function(req)
+          if req.path == '/none' then return nil end
+          if req.path == '/teapot' then error({ status = 418, message = 'short and stout' }) end
+          if req.path == '/wait' then kv.set('k', 'v') end
+          return { status = 201, headers = { ['X-Echo'] = 'yes' }, json = {
+            method = req.method, path = req.path, params = req.params, query = req.query,
+            headers = req.headers, body = req.body, json = req.json,
+          } }
+        end
+        """
+
+    static let requests = [
+        "GET /apps/e/api/things/7?a=1&b=two+words&c=%C3%A9 HTTP/1.1\r\nHost: example.com\r\nX-Many: 1\r\nx-many:  2 \r\nAccept: */*\r\nConnection: close\r\n\r\n",
+        "POST /apps/e/api/wait HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 20\r\nConnection: close\r\n\r\n{\"n\": [1, 2.5, \"x\"]}",
+        "POST /apps/e/api/raw HTTP/1.1\r\nHost: h\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+        "POST /apps/e/api/raw HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 5\r\nConnection: close\r\n\r\n{bad}",
+        "HEAD /apps/e/api/x HTTP/1.1\r\nHost: h\r\nOrigin: https://site.example\r\nConnection: close\r\n\r\n",
+        "GET /apps/e/api/none HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+        "GET /apps/e/api/teapot HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+        "GET /apps/e/api/%zz HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+        "GET /apps/nope/api/x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+        "GET /apps/k/api/x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+        "GET /apps/k/api/x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer wrong\r\nConnection: close\r\n\r\n",
+        "OPTIONS /apps/e/api/x HTTP/1.1\r\nHost: h\r\nOrigin: https://site.example\r\nAccess-Control-Request-Method: POST\r\nConnection: close\r\n\r\n",
+        "GET /apps/e/api/a HTTP/1.1\r\nHost: h\r\n\r\nGET /apps/e/api/wait HTTP/1.1\r\nHost: h\r\n\r\nGET /healthz HTTP/1.1\r\nHost: h\r\n\r\n"
+            + "GET /apps/e/api/b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    ]
+
+    /// The answer text without what differs between any two answers (date and request id).
+    static func normalized(_ text: String) -> String {
+        text.replacing(/(?i)(date|x-request-id): [^\r]*\r\n/, with: "")
+            .replacing(/request [0-9a-zA-Z]{8,} in its logs/, with: "request ID in its logs")
+            .replacing(/"request_id":"[^"]*"/, with: "\"request_id\":\"ID\"")
+    }
+
+    /// Each request's answer, from a server with the fast path on or off.
+    static func answers(fastPath: Bool, pieces: Int = 1) async throws -> [String] {
+        let answers = Mutex<[String]>([])
+        try await Harness.run(configure: { $0.endpointFastPath = fastPath }) { server in
+            try await server.deployHandler("e", source: echo)
+            try await server.deployHandler("k", auth: "key", source: "return function() return 'hi' end")
+            for request in requests {
+                let bytes = Array(request.utf8)
+                let size = max(1, bytes.count / pieces)
+                let split = stride(from: 0, to: bytes.count, by: size).map { Array(bytes[$0..<min($0 + size, bytes.count)]) }
+                let text = normalized(try await rawExchange(port: server.port, pieces: split, pause: pieces > 1 ? .milliseconds(1) : .zero))
+                answers.withLock { $0.append(text) }
+            }
+        }
+        return answers.withLock { $0 }
+    }
+
+    @Test("every answer is the one the general pipeline gives: status, headers, body, errors, HEAD, CORS, pipelining")
+    func sameAnswers() async throws {
+        let fast = try await Self.answers(fastPath: true)
+        let general = try await Self.answers(fastPath: false)
+        for (index, request) in Self.requests.enumerated() {
+            #expect(fast[index] == general[index], "\(request.debugDescription)")
+            #expect(fast[index].hasPrefix("HTTP/1.1 "), "\(request.debugDescription)")
+        }
+        // The handler saw what was sent.
+        #expect(fast[0].contains(#""headers":{"accept":"*/*","connection":"close","host":"example.com","x-many":"1, 2"}"#), "\(fast[0])")
+        #expect(fast[0].contains(#""query":{"a":"1","b":"two words","c":"é"}"#), "\(fast[0])")
+        #expect(fast[0].contains(#""params":{"rest":"things/7"}"#) && fast[0].contains(#""path":"/things/7""#))
+        #expect(fast[1].contains(#""json":{"n":[1,2.5,"x"]}"#), "\(fast[1])")
+        #expect(fast[2].contains(#""body":"hello""#))
+        #expect(fast[3].hasPrefix("HTTP/1.1 400"), "\(fast[3])")
+        #expect(fast[4].lowercased().contains("access-control-allow-origin: *") && fast[4].hasSuffix("\r\n\r\n"))
+        #expect(fast[5].hasPrefix("HTTP/1.1 204"))
+        #expect(fast[6].hasPrefix("HTTP/1.1 418") && fast[6].contains("short and stout"))
+        #expect(fast[9].hasPrefix("HTTP/1.1 401") && fast[10].hasPrefix("HTTP/1.1 401"))
+        #expect(fast[12].components(separatedBy: "HTTP/1.1 ").count - 1 == 4, "\(fast[12])")
+    }
+
+    @Test("requests that arrive a few bytes at a time are answered as when they arrive whole")
+    func piecemeal() async throws {
+        let whole = try await Self.answers(fastPath: true)
+        let pieces = try await Self.answers(fastPath: true, pieces: 40)
+        for (index, request) in Self.requests.enumerated() {
+            #expect(pieces[index] == whole[index], "\(request.debugDescription)")
+        }
+    }
+
+    @Test("a body over the limit is answered 413 and the connection closes")
+    func tooLarge() async throws {
+        try await Harness.run(configure: { $0.maxBodyBytes = 1024 }) { server in
+            try await server.deployHandler("e", source: Self.echo)
+            let text = try await rawExchange(
+                port: server.port,
+                "GET /apps/e/api/a HTTP/1.1\r\nHost: h\r\n\r\nPOST /apps/e/api/b HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\n\r\n" + String(repeating: "x", count: 5000)
+            )
+            #expect(text.hasPrefix("HTTP/1.1 201"), "\(text.prefix(200))")
+            #expect(text.contains("HTTP/1.1 413"), "\(text.prefix(2000))")
+        }
+    }
+
+    @Test("many requests pipelined behind a waiting handler are all answered, in order")
+    func longPipeline() async throws {
+        try await Harness.run(configure: { $0.maxBodyBytes = 1024 }) { server in
+            try await server.deployHandler("e", source: Self.echo)
+            // More bytes than the fast path buffers behind a running handler (body limit + 16 KiB).
+            var requests = ""
+            for index in 0..<400 { requests += "GET /apps/e/api/\(index % 2 == 0 ? "wait" : "n")?i=\(index) HTTP/1.1\r\nHost: h\r\nX-Pad: \(String(repeating: "p", count: 40))\r\n\r\n" }
+            requests += "GET /apps/e/api/last HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+            #expect(requests.utf8.count > 1024 + 16 * 1024)
+            let text = try await rawExchange(port: server.port, requests, timeout: .seconds(30))
+            let indices = text.components(separatedBy: #""i":""#).dropFirst().compactMap { Int($0.prefix { $0 != "\"" }) }
+            #expect(indices == Array(0..<400), "\(indices.count) answers")
+            #expect(text.contains(#""path":"/last""#))
+        }
+    }
+}
