@@ -39,6 +39,23 @@ struct EndpointCall {
         }
     }
 
+    /// The call a request path (without its query) is for, when it is `/apps/{app}/api[/...]`
+    /// and names an endpoint of an active deployment; nil otherwise (the router answers those).
+    static func resolve(path: Substring, method: String, registry: AppRegistry) -> EndpointCall? {
+        // Looked at as bytes: the delimiters are ASCII.
+        let bytes = path.utf8
+        guard bytes.starts(with: "/apps/".utf8) else { return nil }
+        let appStart = bytes.index(bytes.startIndex, offsetBy: 6)
+        guard let slash = bytes[appStart...].firstIndex(of: UInt8(ascii: "/")) else { return nil }
+        let rest = path[slash...]
+        let afterAPI = rest.utf8.dropFirst(4)
+        guard rest.utf8.starts(with: "/api".utf8), afterAPI.isEmpty || afterAPI.first == UInt8(ascii: "/"),
+              let deployment = registry.deployment(for: String(path[appStart..<slash])),
+              case .call(let call)? = try? resolve(deployment, method: method, rawPath: Substring(afterAPI))
+        else { return nil }
+        return call
+    }
+
     /// The answer to a request the app has no room for now.
     static func busy(app: String) -> EndpointAnswer {
         var answer = EndpointAnswer.error(ServiceError(.unavailable, "app '\(app)' is running as many requests as it may; retry shortly"))

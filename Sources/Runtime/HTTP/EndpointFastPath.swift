@@ -138,18 +138,7 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// The endpoint call a head is for, or nil when the router is to answer it.
     private func resolve(_ head: HTTP1Head) -> EndpointCall? {
         guard head.method != "OPTIONS" else { return nil }
-        let path = EndpointStream.split(head.target).path
-        // /apps/{app}/api[/...]; the parser checked the prefix.
-        let bytes = path.utf8
-        let appStart = bytes.index(bytes.startIndex, offsetBy: 6)
-        guard let slash = bytes[appStart...].firstIndex(of: UInt8(ascii: "/")) else { return nil }
-        let rest = path[slash...]
-        let afterAPI = rest.utf8.dropFirst(4)
-        guard rest.utf8.starts(with: "/api".utf8), afterAPI.isEmpty || afterAPI.first == UInt8(ascii: "/"),
-              let deployment = core.registry.deployment(for: String(path[appStart..<slash])),
-              case .call(let call)? = try? EndpointCall.resolve(deployment, method: head.method, rawPath: Substring(afterAPI))
-        else { return nil }
-        return call
+        return EndpointCall.resolve(path: EndpointStream.split(head.target).path, method: head.method, registry: core.registry)
     }
 
     /// Writes the answer as one buffer; then takes the next request, or closes when the request

@@ -138,17 +138,7 @@ final class EndpointStream: ChannelDuplexHandler, RemovableChannelHandler, Pipel
     func take(_ head: HTTPRequest) -> Taken? {
         guard Self.mayTake(head), let target = head.path else { return nil }
         let (path, query) = Self.split(target)
-        // /apps/{app}/api[/...], looked at as bytes (the delimiters are ASCII)
-        let bytes = path.utf8
-        let appStart = bytes.index(bytes.startIndex, offsetBy: 6)
-        guard let slash = bytes[appStart...].firstIndex(of: UInt8(ascii: "/")) else { return nil }
-        let app = path[appStart..<slash]
-        let rest = path[slash...]
-        let afterAPI = rest.utf8.dropFirst(4)
-        guard rest.utf8.starts(with: "/api".utf8), afterAPI.isEmpty || afterAPI.first == UInt8(ascii: "/") else { return nil }
-        guard let deployment = core.registry.deployment(for: String(app)),
-              case .call(let call)? = try? EndpointCall.resolve(deployment, method: head.method.rawValue, rawPath: Substring(afterAPI))
-        else { return nil }
+        guard let call = EndpointCall.resolve(path: path, method: head.method.rawValue, registry: core.registry) else { return nil }
         return Taken(head: head, call: call, query: query.map(String.init), body: nil)
     }
 
