@@ -75,6 +75,8 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        // The handlers behind have seen none of this read (what was handed on got its own).
+        guard case .done = phase else { return }
         context.fireChannelReadComplete()
     }
 
@@ -145,16 +147,15 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// asked for that.
     private func respond(_ answer: EndpointAnswer, requestID: String, head: HTTP1Head) {
         guard case .running = phase, let context else { return }
-        let fields = answer.fields(requestID: requestID, origin: head.origin, cors: core.configuration.cors, closing: head.closes)
         let sendsBody = answer.hasBody && head.method != "HEAD"
         var out = context.channel.allocator.buffer(capacity: 192 + (sendsBody ? answer.body.readableBytes : 0))
+        let code = answer.status.code
         out.writeStaticString("HTTP/1.1 ")
-        out.writeString(String(answer.status.code))
-        out.writeStaticString(" ")
+        out.writeMultipleIntegers(UInt8(48 + code / 100 % 10), UInt8(48 + code / 10 % 10), UInt8(48 + code % 10), UInt8(ascii: " "))
         // NIO's phrase for the codes it knows, as the general pipeline sends.
-        out.writeString(HTTPResponseStatus(statusCode: answer.status.code, reasonPhrase: answer.status.reasonPhrase).reasonPhrase)
+        out.writeString(HTTPResponseStatus(statusCode: code, reasonPhrase: answer.status.reasonPhrase).reasonPhrase)
         out.writeStaticString("\r\n")
-        for field in fields {
+        for field in answer.fields(requestID: requestID, origin: head.origin, cors: core.configuration.cors, closing: head.closes) {
             out.writeString(field.name.rawName)
             out.writeStaticString(": ")
             out.writeString(field.value)

@@ -98,7 +98,7 @@ struct HTTP1Head {
             position += 2
             guard head.fields.count < maxFields, position < maxBytes else { return .other }
 
-            let name = lowercased(UnsafeRawBufferPointer(rebasing: bytes[nameStart..<nameEnd]))
+            let name = lowercasedName(UnsafeRawBufferPointer(rebasing: bytes[nameStart..<nameEnd]))
             let value = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd]), as: UTF8.self)
             switch name {
             case "content-length":
@@ -145,6 +145,15 @@ struct HTTP1Head {
              UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"),
              UInt8(ascii: "~"): true
         default: false
+        }
+    }
+
+    /// A field name in lowercase (most arrive that way, or in capitalized form).
+    private static func lowercasedName(_ bytes: UnsafeRawBufferPointer) -> String {
+        guard bytes.contains(where: isUpper) else { return String(decoding: bytes, as: UTF8.self) }
+        return String(unsafeUninitializedCapacity: bytes.count) { buffer in
+            for (index, byte) in bytes.enumerated() { buffer[index] = isUpper(byte) ? byte | 0x20 : byte }
+            return bytes.count
         }
     }
 
