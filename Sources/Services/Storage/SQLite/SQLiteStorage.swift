@@ -99,12 +99,7 @@ public final class SQLiteStorage: StorageBackend {
             writes.submit(PendingWrite(
                 run: { db in
                     do {
-                        var value: T?
-                        try db.inSavepoint {
-                            value = try body(db)
-                            return .commit
-                        }
-                        let result = value!
+                        let result = try db.inBatchSavepoint { try body(db) }
                         return { continuation.resume(returning: result) }
                     } catch {
                         let failure = Self.map(any: error)
@@ -209,6 +204,29 @@ public final class WriteBatcher: Sendable {
                 }
                 for acknowledge in acknowledgements { acknowledge() }
             }
+        }
+    }
+}
+
+extension Database {
+    /// Runs one write of a batch in a savepoint of the batch's transaction: on error the write's
+    /// changes roll back alone. GRDB's `inSavepoint` prepares its `SAVEPOINT` and `RELEASE`
+    /// statements anew on every call; these are prepared once per connection. A write finding the
+    /// batch's transaction gone (SQLite rolls a transaction back by itself on a full disk or an
+    /// I/O error) fails instead of running, and committing, outside it.
+    func inBatchSavepoint<T>(_ body: () throws -> T) throws -> T {
+        guard isInsideTransaction else { throw DatabaseError(resultCode: .SQLITE_ABORT, message: "the batch's transaction was rolled back") }
+        try cachedStatement(sql: "SAVEPOINT batch_write").execute()
+        do {
+            let value = try body()
+            try cachedStatement(sql: "RELEASE SAVEPOINT batch_write").execute()
+            return value
+        } catch {
+            if isInsideTransaction {
+                try? cachedStatement(sql: "ROLLBACK TRANSACTION TO SAVEPOINT batch_write").execute()
+                try? cachedStatement(sql: "RELEASE SAVEPOINT batch_write").execute()
+            }
+            throw error
         }
     }
 }
