@@ -9,17 +9,10 @@ import Synchronization
 /// pool, and its outcome goes back to the loop: four thread switches per write. With the loop as
 /// the preference it is two: to the writer and back.
 final class LoopTaskExecutor: TaskExecutor {
-    private static let all = Mutex<[ObjectIdentifier: LoopTaskExecutor]>([:])
+    private static let all = PerEventLoop { LoopTaskExecutor(loop: $0) }
 
-    /// The executor of `loop` (made on first use; event loops live as long as the process).
-    static func on(_ loop: any EventLoop) -> LoopTaskExecutor {
-        all.withLock { executors in
-            if let existing = executors[ObjectIdentifier(loop)] { return existing }
-            let made = LoopTaskExecutor(loop: loop)
-            executors[ObjectIdentifier(loop)] = made
-            return made
-        }
-    }
+    /// The executor of `loop`.
+    static func on(_ loop: any EventLoop) -> LoopTaskExecutor { all.on(loop) }
 
     let loop: any EventLoop
 
@@ -30,5 +23,24 @@ final class LoopTaskExecutor: TaskExecutor {
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
+
+/// One object per event loop, made on first use (event loops live as long as the process).
+final class PerEventLoop<Value: AnyObject & Sendable>: Sendable {
+    private let values = Mutex<[ObjectIdentifier: Value]>([:])
+    private let make: @Sendable (any EventLoop) -> Value
+
+    init(_ make: @escaping @Sendable (any EventLoop) -> Value) {
+        self.make = make
+    }
+
+    func on(_ loop: any EventLoop) -> Value {
+        values.withLock { values in
+            if let existing = values[ObjectIdentifier(loop)] { return existing }
+            let made = make(loop)
+            values[ObjectIdentifier(loop)] = made
+            return made
+        }
     }
 }

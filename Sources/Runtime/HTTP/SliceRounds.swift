@@ -1,5 +1,4 @@
 import NIOCore
-import Synchronization
 
 /// Continues the handlers an event loop paused after their time slice, in rounds with an I/O poll
 /// between two rounds.
@@ -14,17 +13,10 @@ final class SliceRounds: @unchecked Sendable {
     /// for its next task, short enough to cost a spinning handler about 1 % of a 2 ms slice.
     static let gap = TimeAmount.microseconds(20)
 
-    private static let all = Mutex<[ObjectIdentifier: SliceRounds]>([:])
+    private static let all = PerEventLoop { SliceRounds(loop: $0) }
 
-    /// The rounds of `loop` (made on first use; event loops live as long as the process).
-    static func on(_ loop: any EventLoop) -> SliceRounds {
-        all.withLock { rounds in
-            if let existing = rounds[ObjectIdentifier(loop)] { return existing }
-            let made = SliceRounds(loop: loop)
-            rounds[ObjectIdentifier(loop)] = made
-            return made
-        }
-    }
+    /// The rounds of `loop`.
+    static func on(_ loop: any EventLoop) -> SliceRounds { all.on(loop) }
 
     private let loop: any EventLoop
     // Used only on `loop`.
