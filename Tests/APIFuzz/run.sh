@@ -5,7 +5,8 @@
 # once with none. Checks: no 5xx, no answer slower than 5 s, every status code, content type and
 # body (errors: {"error":{"code","message"}}) as documented. The event stream route is left out
 # (a stream is meant to stay open; tests/RealtimeTests cover it). Then the server must still answer
-# /healthz. Ends with "N passed, N failed" (runs).
+# /healthz. Ends with "N passed, N failed" (runs). Hypothesis's checks of how fast and how freely it
+# generates data are off: they judge the generator on a busy CI machine, not the server.
 #   SCHEMATHESIS_SEED=...   replay a run (the seed is printed); default: fixed, for repeatable CI
 #   FUZZ_EXAMPLES=25        examples per operation and phase
 set -uo pipefail
@@ -43,12 +44,14 @@ fuzz() { # name [header]
   if (cd "$work" && "$venv/bin/schemathesis" --config-file "$root/Tests/APIFuzz/schemathesis.toml" run "$base/openapi.json" "$@" \
       --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
       --max-response-time 5 --request-timeout 10 --max-examples "${FUZZ_EXAMPLES:-25}" -w 2 --seed "$seed" \
+      --suppress-health-check too_slow,filter_too_much \
       --exclude-path-regex '/realtime/' --no-color > "$work/$name.txt" 2>&1); then
     passed=$((passed + 1))
     grep -E "generated|passed|failed" "$work/$name.txt" | tail -3
   else
     failed=$((failed + 1))
-    tail -80 "$work/$name.txt"
+    # All of it: the cause of an error is printed above the summary.
+    cat "$work/$name.txt"
   fi
 }
 # The admin run leaves the admin key and the app alone (revoking the key it runs with, or deleting
