@@ -41,7 +41,7 @@ struct Harness {
         configure(&configuration)
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        let application = try await PiCloudServer.makeApplication(configuration: configuration, logger: logger)
+        let application = try await StartGate.pass { try await PiCloudServer.makeApplication(configuration: configuration, logger: logger) }
         try await application.test(.live) { client in
             try await body(Harness(port: client.port!, dataDirectory: directory))
         }
@@ -138,5 +138,40 @@ func runProcess(_ executable: URL, _ arguments: [String], in directory: URL? = n
                 continuation.resume(throwing: error)
             }
         }
+    }
+}
+
+/// Lets one in-process server at a time through its start-up (opening the store, building the
+/// router: a few hundred milliseconds of CPU in a debug build). The suite starts about a hundred
+/// servers at once on two cores; all of them building routers together held the cooperative pool
+/// for 10–20 s, and tests already running missed their few-second windows (heartbeats, token
+/// expiry, raw exchanges). One at a time, the other thread stays free for the tests that run.
+actor StartGate {
+    private static let shared = StartGate()
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    static func pass<T>(_ body: () async throws -> T) async throws -> T {
+        await shared.enter()
+        do {
+            let value = try await body()
+            await shared.leave()
+            return value
+        } catch {
+            await shared.leave()
+            throw error
+        }
+    }
+
+    private func enter() async {
+        guard busy else {
+            busy = true
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    private func leave() {
+        if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
     }
 }

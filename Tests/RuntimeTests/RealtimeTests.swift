@@ -604,7 +604,7 @@ struct RealtimeTests {
             #expect(notFound.lowerBound < ok.lowerBound)
             #expect(refused.contains("\"status\":\"ok\""))
             // An ordinary request, then a subscription behind it: both answered, the stream last.
-            let streamed = try await rawExchange(port: server.port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /apps/rt/realtime/room%3Alobby HTTP/1.1\r\nHost: x\r\n\r\n", timeout: .seconds(2))
+            let streamed = try await rawExchange(port: server.port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /apps/rt/realtime/room%3Alobby HTTP/1.1\r\nHost: x\r\n\r\n", timeout: .seconds(8))
             let health = try #require(streamed.range(of: "\"status\":\"ok\""), "\(streamed)")
             let stream = try #require(streamed.range(of: "text/event-stream"), "\(streamed)")
             #expect(health.lowerBound < stream.lowerBound)

@@ -317,13 +317,13 @@ final class Inbox<Item: Sendable>: Sendable {
 
 /// Sends raw bytes on a fresh connection and returns everything the server sent until it closed
 /// the connection or `timeout` passed.
-func rawExchange(port: Int, _ request: String, timeout: Duration = .seconds(5)) async throws -> String {
+func rawExchange(port: Int, _ request: String, timeout: Duration = .seconds(15)) async throws -> String {
     try await rawExchange(port: port, pieces: [Array(request.utf8)], timeout: timeout)
 }
 
 /// Sends `pieces` one after the other, `pause` apart, and collects what comes back as in
 /// ``rawExchange(port:_:timeout:)``.
-func rawExchange(port: Int, pieces: [[UInt8]], pause: Duration = .zero, timeout: Duration = .seconds(5)) async throws -> String {
+func rawExchange(port: Int, pieces: [[UInt8]], pause: Duration = .zero, timeout: Duration = .seconds(15)) async throws -> String {
     let received = Inbox<String>()
     let channel = try await ClientBootstrap(group: SSEConnection.group).channelInitializer { channel in
         channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(inbox: received)) }
