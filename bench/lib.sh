@@ -1,9 +1,10 @@
 # Shared by the benchmark scripts (sourced). Starts the release picloud binary in the background:
 #   start_picloud LOG DATA_DIR [serve arguments...]   → sets $server (pid) and $port
+#   PICLOUD_BIN=path (another binary)  PICLOUD_ENV="NAME=value ..." (settings for it alone)
 start_picloud() {
   local log=$1 data=$2
   shift 2
-  .build/release/picloud serve --port 0 --data-dir "$data" "$@" 2>"$log" &
+  env ${PICLOUD_ENV:-} "${PICLOUD_BIN:-.build/release/picloud}" serve --port 0 --data-dir "$data" "$@" 2>"$log" &
   server=$!
   for _ in $(seq 100); do
     port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$log" | grep -o '[0-9]*$' || true)

@@ -28,15 +28,7 @@ for round in $(seq "$ROUNDS"); do
     bin=${binaries[$index]}
     envname="ENV_$((index + 1))"
     rm -rf "$work/data"
-    env ${!envname:-} "$bin" serve --port 0 --data-dir "$work/data" --log-level notice --deploy bench/compare/apps/bench 2>"$work/log" &
-    server=$!
-    port=""
-    for _ in $(seq 100); do
-      port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$work/log" | grep -o '[0-9]*$' || true)
-      [ -n "$port" ] && break
-      sleep 0.1
-    done
-    [ -n "$port" ] || { echo "$bin did not start:"; cat "$work/log"; exit 1; }
+    PICLOUD_BIN=$bin PICLOUD_ENV=${!envname:-} start_picloud "$work/log" "$work/data" --log-level notice --deploy bench/compare/apps/bench
     curl -sf -XPOST "http://127.0.0.1:$port/apps/cmp/api/setup" >/dev/null
     line="round $round, $((index + 1)) $(basename "$bin") ${!envname:-}:"
     for path in $PATHS; do
