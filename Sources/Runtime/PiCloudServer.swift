@@ -60,8 +60,9 @@ public enum PiCloudServer {
         let configuration = core.configuration
         var cluster: [any Service] = []
         if let postgres = services.storage as? PostgresStorage { cluster.append(ClusterListener(core: core, storage: postgres)) }
-        return cluster + [
-            TriggerDispatcher(core: core),
+        let delivery: [any Service] = configuration.dispatcherConcurrency > 0 ? [TriggerDispatcher(core: core)] : []
+        if delivery.isEmpty { core.logger.notice("PICLOUD_DISPATCHER_CONCURRENCY=0: this node runs no trigger handlers; events wait in the outbox") }
+        return cluster + delivery + [
             core.realtime,
             CronScheduler(core: core),
             PeriodicTask(name: "log flush", interval: .milliseconds(100), logger: core.logger) { try await services.logs.flush() },

@@ -47,6 +47,8 @@ struct HealthTests {
         let configuration = try RuntimeConfiguration(environment: ["PICLOUD_PORT": "9000", "PICLOUD_DATA_DIR": "/tmp/x", "PICLOUD_HOST": "0.0.0.0"])
         #expect(configuration.host == "0.0.0.0" && configuration.port == 9000 && configuration.dataDirectory == "/tmp/x")
         #expect(throws: ConfigurationError.self) { try RuntimeConfiguration(environment: ["PICLOUD_PORT": "eighty"]) }
+        #expect(try RuntimeConfiguration(environment: ["PICLOUD_DISPATCHER_CONCURRENCY": "0"]).dispatcherConcurrency == 0)
+        #expect(throws: ConfigurationError.self) { try RuntimeConfiguration(environment: ["PICLOUD_DISPATCHER_CONCURRENCY": "-1"]) }
         #expect(throws: ConfigurationError.self) { try RuntimeConfiguration(environment: ["PICLOUD_PORT": "70000"]) }
         let defaults = try RuntimeConfiguration(environment: [:])
         #expect(defaults.listenBacklog == 4096 && defaults.luaTimeSliceMilliseconds == 2)

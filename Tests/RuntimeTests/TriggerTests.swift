@@ -311,4 +311,30 @@ struct TriggerTests {
             }
         }
     }
+
+    @Test("a node with PICLOUD_DISPATCHER_CONCURRENCY=0 runs no trigger handler: its events wait in the outbox")
+    func nodeThatDoesNotDeliver() async throws {
+        try await Harness.run(configure: { Self.configure(&$0); $0.dispatcherConcurrency = 0 }) { server in
+            try await server.deploy("idle", manifest: """
+                name = "idle"
+                [[endpoints]]
+                method = "POST"
+                path = "/set/:k"
+                handler = "handlers/set.lua"
+                [[triggers]]
+                kind = "kv"
+                prefix = "src:"
+                handler = "handlers/copy.lua"
+                """, files: [
+                "handlers/set.lua": "return function(req) kv.set(req.params.k, 1) return 'ok' end",
+                "handlers/copy.lua": "return function(event) kv.set('copy:' .. event.key, event.value) end",
+            ])
+            try await server.call("idle", .POST, "/set/src:a")
+            // Five of the test configuration's 200 ms fallback polls, besides the commit's doorbell.
+            try await Task.sleep(for: .seconds(1))
+            #expect(try await kv(server, "idle", "copy:src:a") == nil)
+            let outbox = try await server.request(.GET, "/admin/apps/idle/outbox").json["items"]?.arrayValue ?? []
+            #expect(outbox.count == 1 && outbox.first?["attempts"] == 0, "\(outbox)")
+        }
+    }
 }

@@ -14,7 +14,7 @@
 #   WORKLOADS="hello kv-read kv-write trigger fanout cold-start"   which to run
 #   DURATION=10 WARMUP=2 (seconds)  CONNECTIONS=32 THREADS=2       wrk and redis-benchmark
 #   TARANTOOL_FIBERS=64
-#   TRIGGER_EVENTS=20000 TRIGGER_WRITERS=4 STEADY_EVENTS=2000 STEADY_RATE=500
+#   TRIGGER_EVENTS=20000 TRIGGER_WRITERS=$CONNECTIONS STEADY_EVENTS=2000 STEADY_RATE=500
 #   FANOUT_SUBSCRIBERS="1000 10000"  FANOUT_EVENTS, FANOUT_RATE (default 200 events at 20/s below
 #   5,000 subscribers, 50 at 5/s from there, as bench/realtime)  CLIENT_THREADS=1
 #   COLD_REPEATS=5  NGINX_WORKERS=$(nproc)
@@ -34,7 +34,7 @@ CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 TARANTOOL_FIBERS=${TARANTOOL_FIBERS:-64}
 TRIGGER_EVENTS=${TRIGGER_EVENTS:-20000}
-TRIGGER_WRITERS=${TRIGGER_WRITERS:-4}
+TRIGGER_WRITERS=${TRIGGER_WRITERS:-$CONNECTIONS}
 STEADY_EVENTS=${STEADY_EVENTS:-2000}
 STEADY_RATE=${STEADY_RATE:-500}
 FANOUT_SUBSCRIBERS=${FANOUT_SUBSCRIBERS:-1000 10000}
@@ -209,6 +209,22 @@ trigger_workload() {
     || { cat "$work/picloud-trigger.log"; exit 1; }
   echo "  $(cat "$work/trigger-picloud.json")"
   stop "$server" "PiCloud (trigger)"
+
+  # The dispatcher alone: a backlog written by a server that delivers nothing, then a server
+  # started on it and timed until it delivered every row of the outbox.
+  local data=$work/data-trigger-backlog
+  rm -rf "$data"
+  PICLOUD_ENV="PICLOUD_DISPATCHER_CONCURRENCY=0" start_picloud "$work/picloud-trigger-backlog.log" "$data" --log-level notice --deploy "$here/apps/trigger"
+  pids+=("$server")
+  $py trigger-backlog "$port" "$TRIGGER_EVENTS" "$TRIGGER_WRITERS" > "$work/trigger-backlog.json" || { cat "$work/picloud-trigger-backlog.log"; exit 1; }
+  stop "$server" "PiCloud (trigger backlog)"
+  local left
+  left=$(python3 -c "import sqlite3; print(sqlite3.connect('$data/picloud.sqlite').execute('SELECT count(*) FROM outbox').fetchone()[0])")
+  start_picloud "$work/picloud-trigger-drain.log" "$data" --log-level notice
+  pids+=("$server")
+  $py trigger-drain "$port" "$left" > "$work/trigger-drain.json" || { cat "$work/picloud-trigger-drain.log"; exit 1; }
+  echo "  backlog $(cat "$work/trigger-backlog.json"), drain $(cat "$work/trigger-drain.json")"
+  stop "$server" "PiCloud (trigger drain)"
 }
 
 # --- fan-out -----------------------------------------------------------------------------------------

@@ -61,7 +61,8 @@ public struct RuntimeConfiguration: Sendable, Hashable {
     public var logRetentionLines = 10_000
     /// Seconds between sweeps of temp files and unreferenced blobs (`PICLOUD_FILES_SWEEP_INTERVAL_SEC`, default 6 h).
     public var filesSweepSeconds = 6 * 3600
-    /// Trigger handlers running at once (`PICLOUD_DISPATCHER_CONCURRENCY`, default 8).
+    /// Trigger handlers running at once (`PICLOUD_DISPATCHER_CONCURRENCY`, default 8). 0: this
+    /// node delivers nothing; events wait in the outbox for a node (or a restart) that does.
     public var dispatcherConcurrency = 8
     /// How long a claimed delivery stays leased (`PICLOUD_DISPATCHER_LEASE_MS`, default 60 s); after a
     /// crash, deliveries in flight are retried once their lease ran out. A handler's time limit is kept
@@ -133,7 +134,7 @@ public struct RuntimeConfiguration: Sendable, Hashable {
         subscriberTokenLifetime = lifetime
         logRetentionLines = try integer("PICLOUD_LOG_RETENTION_LINES", 100...10_000_000) ?? logRetentionLines
         filesSweepSeconds = try integer("PICLOUD_FILES_SWEEP_INTERVAL_SEC", 1...(7 * 86400)) ?? filesSweepSeconds
-        dispatcherConcurrency = try integer("PICLOUD_DISPATCHER_CONCURRENCY", 1...256) ?? dispatcherConcurrency
+        dispatcherConcurrency = try integer("PICLOUD_DISPATCHER_CONCURRENCY", 0...256) ?? dispatcherConcurrency
         databaseMaxConnections = try integer("PICLOUD_DATABASE_MAX_CONNECTIONS", 2...1000) ?? databaseMaxConnections
         sqliteWriteBatch = try integer("PICLOUD_SQLITE_WRITE_BATCH", 1...10_000) ?? sqliteWriteBatch
         kvCacheEntries = try integer("PICLOUD_KV_CACHE_ENTRIES", 0...1_000_000) ?? kvCacheEntries
