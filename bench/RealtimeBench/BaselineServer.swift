@@ -6,7 +6,7 @@ import Synchronization
 /// protocol as PiCloud's realtime endpoint, so the same client can measure the cost of fan-out
 /// itself. `GET …/realtime/…` starts a stream (same head, `retry:` line, chunked),
 /// `POST …/publish` writes one event frame of PiCloud's shape to every stream, `GET /count`
-/// answers the number of open streams.
+/// answers the number of open streams, `GET /hello` a small JSON object (bench/compare's floor).
 enum BaselineServer {
     static func run(threads: Int, port: Int) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
@@ -121,6 +121,9 @@ final class BaselineHandler: ChannelInboundHandler {
         case ("POST", let path) where path.hasSuffix("/publish"):
             let id = hub.publish(body)
             respond("{\"id\":\"\(id)\"}", type: "application/json", context: context)
+        case ("GET", "/hello"):
+            // bench/compare's hello, without Lua or routing: what SwiftNIO alone answers at.
+            respond(#"{"hello":"world"}"#, type: "application/json", context: context)
         case ("GET", "/count"):
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             hub.count(on: context.eventLoop).whenSuccess { count in

@@ -546,6 +546,14 @@ def build_rows(work):
             peer_rss_kib=n.get("pss_kib"), goal="≥ 0.7 × peer", met="yes" if ratio >= 0.7 else "no", ratio_goal=0.7,
             notes="; ".join(http_notes(p, "PiCloud") + http_notes(n, "nginx")))
 
+    p, b, n = load(f"{work}/hello-picloud.json"), load(f"{work}/hello-swiftnio.json"), load(f"{work}/hello-nginx.json")
+    if p and b:
+        row(name="hello-floor", metric="requests/s", unit="req/s", picloud=p["rps"],
+            peer_name="bare SwiftNIO server, same JSON, no Lua or routing", peer=b["rps"], ratio=p["rps"] / b["rps"],
+            p50_ms=p["p50_ms"], p99_ms=p["p99_ms"], rss_kib=p.get("pss_kib"), peer_p50_ms=b["p50_ms"], peer_p99_ms=b["p99_ms"],
+            peer_rss_kib=b.get("pss_kib"), goal="(reference: the floor of PiCloud's HTTP stack)", met="",
+            notes="; ".join(([f"the bare SwiftNIO server is {b['rps'] / n['rps']:.2f} × ngx_lua"] if n else []) + http_notes(b, "SwiftNIO")))
+
     p, r = load(f"{work}/kv-write-picloud.json"), load(f"{work}/kv-write-redis.json")
     if p and r:
         ratio = p["rps"] / r["rps"]
@@ -766,7 +774,10 @@ def report(work, out_prefix):
            f"- **hello**, **kv-read**: `wrk -t{w} -c{c} -d{d}s --latency` after a {params.get('warmup', '?')} s warm-up run (discarded), "
            f"against `GET /apps/cmp/api/hello` (`return {{ json = {{ hello = \"world\" }} }}`) and `GET /apps/cmp/api/kv` "
            f"(`{{ json = {{ n = kv.get(\"hot\") }} }}`) vs nginx `content_by_lua_block` with `cjson.encode({{hello = \"world\"}})` and "
-           f"`cjson.encode({{n = ngx.shared.bench:get(\"hot\")}})` (`lua_shared_dict`). `keepalive_requests` is raised so nginx keeps wrk's connections.",
+           f"`cjson.encode({{n = ngx.shared.bench:get(\"hot\")}})` (`lua_shared_dict`). `keepalive_requests` is raised so nginx keeps wrk's connections. "
+           f"**hello-floor**: the same wrk run against `realtime-bench baseline-server` (`bench/RealtimeBench`), a bare SwiftNIO server on as many "
+           f"event loops as cores that answers `GET /hello` with the same JSON from a fixed string: no Lua, no routing, no request table, "
+           f"the least that PiCloud's HTTP stack (SwiftNIO) does per request.",
            f"- **kv-write**: `wrk -t{w} -c{c}` POST `/apps/cmp/api/write` (one `kv.set(\"w\", \"x\")`) vs `redis-benchmark -c {c} --threads {w} "
            f"EVALSHA <sha of return redis.call('SET', KEYS[1], ARGV[1])> 1 w x` with `appendonly yes`, `appendfsync always`, no RDB; "
            f"redis-benchmark counts requests, so a warm-up run measures the rate and the timed run sends rate × {d} s requests. "

@@ -86,11 +86,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-stop() { # pid what: SIGTERM, wait (an exit status other than 0 is noted), and forget it
+stop() { # pid what [expected status]: SIGTERM, wait (another exit status than 0 or the expected one is noted), and forget it
   local code=0
   kill "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || code=$?
-  [ "$code" -eq 0 ] || echo "$2 exited with status $code after SIGTERM" >> "$work/exits.txt"
+  [ "$code" -eq 0 ] || [ "$code" -eq "${3:-0}" ] || echo "$2 exited with status $code after SIGTERM" >> "$work/exits.txt"
   local kept=() pid
   for pid in "${pids[@]+"${pids[@]}"}"; do [ "$pid" = "$1" ] || kept+=("$pid"); done
   pids=("${kept[@]+"${kept[@]}"}")
@@ -170,6 +170,17 @@ http_workload() { # workload picloud_path nginx_path [wrk args]
     start_nginx "$workload"
     pss_pids=$($py procs "$nginx") wrk_run "$workload" nginx "http://127.0.0.1:$nginx_port$npath" "$@"
     stop "$nginx" "nginx ($workload)"
+  fi
+  if [ "$workload" = hello ]; then
+    # The floor of PiCloud's stack: a bare SwiftNIO server answering the same JSON (no Lua, no routing).
+    local nport
+    nport=$($py free-port)
+    .build/release/realtime-bench baseline-server --port "$nport" --threads "$(nproc)" 2>"$work/swiftnio.log" &
+    local nio=$!
+    pids+=("$nio")
+    $py wait-http "http://127.0.0.1:$nport/hello" 30 || { echo "the SwiftNIO baseline did not start:"; cat "$work/swiftnio.log"; exit 1; }
+    pss_pids=$nio wrk_run "$workload" swiftnio "http://127.0.0.1:$nport/hello" "$@"
+    stop "$nio" "SwiftNIO baseline ($workload)" 143 # no SIGTERM handler: killed by it is its normal end
   fi
 }
 
