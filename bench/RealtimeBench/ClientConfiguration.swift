@@ -37,6 +37,7 @@ struct ClientConfiguration: Sendable {
                  [--count-path /metrics] [--count-metric picloud_realtime_subscribers|""] [--batch 250] [--settle 2]
                  [--timeout 60] [--no-burst]
                realtime-bench baseline-server [--port 0] [--threads 2]
+               realtime-bench hello-server [--port 0] [--threads 2]
         """
 
     struct BadFlag: Error, CustomStringConvertible {

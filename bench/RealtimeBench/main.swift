@@ -1,6 +1,7 @@
 // The realtime (Server-Sent Events) benchmark's two halves; bench/realtime/run.sh drives them.
 //   realtime-bench client …           subscribers + publisher against a server, JSON on stdout
 //   realtime-bench baseline-server …  a bare SwiftNIO fan-out server to compare PiCloud with
+//   realtime-bench hello-server …     the least a SwiftNIO server does per request (bench/compare's hello floor)
 import Glibc
 
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -14,6 +15,12 @@ do {
         let threads: Int = try flags.value("--threads") ?? 2
         try flags.finish()
         try await BaselineServer.run(threads: threads, port: port)
+    case "hello-server":
+        var flags = Flags(Array(arguments.dropFirst()))
+        let port: Int = try flags.value("--port") ?? 0
+        let threads: Int = try flags.value("--threads") ?? 2
+        try flags.finish()
+        try await HelloServer.run(threads: threads, port: port)
     default:
         printError(ClientConfiguration.usage)
         exit(2)

@@ -549,7 +549,7 @@ def build_rows(work):
     p, b, n = load(f"{work}/hello-picloud.json"), load(f"{work}/hello-swiftnio.json"), load(f"{work}/hello-nginx.json")
     if p and b:
         row(name="hello-floor", metric="requests/s", unit="req/s", picloud=p["rps"],
-            peer_name="bare SwiftNIO server, same JSON, no Lua or routing", peer=b["rps"], ratio=p["rps"] / b["rps"],
+            peer_name="bare SwiftNIO server, same JSON prebuilt, no parsing or Lua", peer=b["rps"], ratio=p["rps"] / b["rps"],
             p50_ms=p["p50_ms"], p99_ms=p["p99_ms"], rss_kib=p.get("pss_kib"), peer_p50_ms=b["p50_ms"], peer_p99_ms=b["p99_ms"],
             peer_rss_kib=b.get("pss_kib"), goal="(reference: the floor of PiCloud's HTTP stack)", met="",
             notes="; ".join(([f"the bare SwiftNIO server is {b['rps'] / n['rps']:.2f} × ngx_lua"] if n else []) + http_notes(b, "SwiftNIO")))
@@ -775,9 +775,9 @@ def report(work, out_prefix):
            f"against `GET /apps/cmp/api/hello` (`return {{ json = {{ hello = \"world\" }} }}`) and `GET /apps/cmp/api/kv` "
            f"(`{{ json = {{ n = kv.get(\"hot\") }} }}`) vs nginx `content_by_lua_block` with `cjson.encode({{hello = \"world\"}})` and "
            f"`cjson.encode({{n = ngx.shared.bench:get(\"hot\")}})` (`lua_shared_dict`). `keepalive_requests` is raised so nginx keeps wrk's connections. "
-           f"**hello-floor**: the same wrk run against `realtime-bench baseline-server` (`bench/RealtimeBench`), a bare SwiftNIO server on as many "
-           f"event loops as cores that answers `GET /hello` with the same JSON from a fixed string: no Lua, no routing, no request table, "
-           f"the least that PiCloud's HTTP stack (SwiftNIO) does per request.",
+           f"**hello-floor**: the same wrk run against `realtime-bench hello-server` (`bench/RealtimeBench/HelloServer.swift`), a bare SwiftNIO "
+           f"server on as many event loops as cores that answers every request head with the same prebuilt response (the same JSON): no HTTP "
+           f"parsing, routing, Lua or allocation per request, the least that PiCloud's HTTP stack (SwiftNIO) does.",
            f"- **kv-write**: `wrk -t{w} -c{c}` POST `/apps/cmp/api/write` (one `kv.set(\"w\", \"x\")`) vs `redis-benchmark -c {c} --threads {w} "
            f"EVALSHA <sha of return redis.call('SET', KEYS[1], ARGV[1])> 1 w x` with `appendonly yes`, `appendfsync always`, no RDB; "
            f"redis-benchmark counts requests, so a warm-up run measures the rate and the timed run sends rate × {d} s requests. "

@@ -172,10 +172,11 @@ http_workload() { # workload picloud_path nginx_path [wrk args]
     stop "$nginx" "nginx ($workload)"
   fi
   if [ "$workload" = hello ]; then
-    # The floor of PiCloud's stack: a bare SwiftNIO server answering the same JSON (no Lua, no routing).
+    # The floor of PiCloud's stack: a bare SwiftNIO server answering every request with the same
+    # prebuilt JSON answer (no HTTP parsing, routing or Lua).
     local nport
     nport=$($py free-port)
-    .build/release/realtime-bench baseline-server --port "$nport" --threads "$(nproc)" 2>"$work/swiftnio.log" &
+    .build/release/realtime-bench hello-server --port "$nport" --threads "$(nproc)" 2>"$work/swiftnio.log" &
     local nio=$!
     pids+=("$nio")
     $py wait-http "http://127.0.0.1:$nport/hello" 30 || { echo "the SwiftNIO baseline did not start:"; cat "$work/swiftnio.log"; exit 1; }
