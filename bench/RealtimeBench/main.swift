@@ -9,18 +9,16 @@ do {
     switch arguments.first {
     case "client":
         try await BenchClient.run(ClientConfiguration(arguments: Array(arguments.dropFirst())))
-    case "baseline-server":
+    case let server? where server == "baseline-server" || server == "hello-server":
         var flags = Flags(Array(arguments.dropFirst()))
         let port: Int = try flags.value("--port") ?? 0
         let threads: Int = try flags.value("--threads") ?? 2
         try flags.finish()
-        try await BaselineServer.run(threads: threads, port: port)
-    case "hello-server":
-        var flags = Flags(Array(arguments.dropFirst()))
-        let port: Int = try flags.value("--port") ?? 0
-        let threads: Int = try flags.value("--threads") ?? 2
-        try flags.finish()
-        try await HelloServer.run(threads: threads, port: port)
+        if server == "hello-server" {
+            try await HelloServer.run(threads: threads, port: port)
+        } else {
+            try await BaselineServer.run(threads: threads, port: port)
+        }
     default:
         printError(ClientConfiguration.usage)
         exit(2)
