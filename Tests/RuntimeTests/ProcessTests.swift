@@ -247,6 +247,37 @@ struct ProcessTests {
         #expect(times.count >= 5, "only \(times.count) scheduled times fired: \(times)")
     }
 
+    @Test(
+        "SIGTERM while endpoint handlers run: each answer goes out whole, with Connection: close, before the process exits",
+        arguments: ["1", "0"]
+    )
+    func gracefulShutdownFinishesRunningHandlers(fastPath: String) async throws {
+        let server = try await Server(dataDirectory: Self.freshDirectory(), extraEnvironment: ["PICLOUD_ENDPOINT_FAST_PATH": fastPath])
+        _ = try await server.request(.POST, "/admin/apps", json: ["name": "slow"])
+        let manifest = """
+            name = "slow"
+            [[endpoints]]
+            method = "GET"
+            path = "/slow"
+            handler = "handlers/slow.lua"
+            """
+        let files = ["handlers/slow.lua": "return function() time.sleep(1.5) return { json = { ok = true } } end"]
+        let deployed = try await server.request(.PUT, "/admin/apps/slow/deployment", json: ["manifest": .string(manifest), "files": .object(files.mapValues(LuaValue.string))])
+        #expect(deployed.status == 201)
+        // Two connections, each with a handler sleeping when the signal comes.
+        let request = "GET /apps/slow/api/slow HTTP/1.1\r\nHost: x\r\n\r\n"
+        async let first = rawExchange(port: server.port, request, timeout: .seconds(20))
+        async let second = rawExchange(port: server.port, request, timeout: .seconds(20))
+        try await Task.sleep(for: .milliseconds(500))
+        let status = await server.stop(signal: SIGTERM)
+        for answer in [try await first, try await second] {
+            #expect(answer.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(answer)")
+            #expect(answer.lowercased().contains("\r\nconnection: close\r\n"), "\(answer)")
+            #expect(answer.hasSuffix(#"{"ok":true}"#), "\(answer)")
+        }
+        #expect(status == 0)
+    }
+
     actor AcknowledgedWrites {
         var all: Set<Int> = []
         func add(_ n: Int) { all.insert(n) }

@@ -44,6 +44,9 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private var unflushed = false
     /// A read the channel asked for, held while a handler runs with much buffered behind it.
     private var heldRead = false
+    /// The server is shutting down (`ChannelShouldQuiesceEvent`) while a request was running or
+    /// arriving here: its answer closes the connection.
+    private var quiescing = false
     /// Bytes buffered behind a running handler before reading stops until it is answered.
     private var readLimit: Int { core.configuration.maxBodyBytes + HTTP1Head.maxBytes }
 
@@ -92,6 +95,25 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         phase = .closed
         buffer = nil
         context.fireChannelInactive()
+    }
+
+    /// A graceful shutdown asks every connection to finish. The handlers behind this one have seen
+    /// none of the requests answered here, so they would close the connection at once, cutting
+    /// off a running handler: while a request runs or is arriving, the event stops here and that
+    /// request's answer closes the connection instead.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        switch phase {
+        case .running:
+            quiescing = true
+        case .idle where (buffer?.readableBytes ?? 0) > 0:
+            quiescing = true
+        case .idle, .done, .closed:
+            context.fireUserInboundEventTriggered(event)
+        }
     }
 
     /// Answers the requests in `buffer` one after the other, until one is incomplete, waits for
@@ -155,7 +177,8 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         // NIO's phrase for the codes it knows, as the general pipeline sends.
         out.writeString(HTTPResponseStatus(statusCode: code, reasonPhrase: answer.status.reasonPhrase).reasonPhrase)
         out.writeStaticString("\r\n")
-        for field in answer.fields(requestID: requestID, origin: head.origin, cors: core.configuration.cors, closing: head.closes) {
+        let closing = head.closes || quiescing
+        for field in answer.fields(requestID: requestID, origin: head.origin, cors: core.configuration.cors, closing: closing) {
             out.writeString(field.name.rawName)
             out.writeStaticString(": ")
             out.writeString(field.value)
@@ -163,7 +186,7 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         }
         out.writeStaticString("\r\n")
         if sendsBody { out.writeImmutableBuffer(answer.body) }
-        if head.closes {
+        if closing {
             phase = .closed
             buffer = nil
             unflushed = false
@@ -202,6 +225,9 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             heldRead = false
             context.read()
         }
+        // The shutdown's request to finish was held here for what arrived: the router's
+        // handlers now have it, and close after answering it.
+        if quiescing { context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }

@@ -53,6 +53,9 @@ final class EndpointStream: ChannelDuplexHandler, RemovableChannelHandler, Pipel
     /// The decoder failed on what came behind the running request (e.g. data after
     /// `Connection: close`): answer it, then close.
     var closeAfterAnswer = false
+    /// The server is shutting down while a request is read or runs here: its answer closes the
+    /// connection.
+    var quiescing = false
 
     init(core: PiCloudCore) {
         self.core = core
@@ -162,7 +165,7 @@ final class EndpointStream: ChannelDuplexHandler, RemovableChannelHandler, Pipel
     /// request asked for that.
     func respond(_ answer: EndpointAnswer, requestID: String, head request: HTTPRequest, close: Bool = false) {
         guard case .running = phase, let context else { return }
-        let closing = close || closeAfterAnswer || Self.closes(request)
+        let closing = close || closeAfterAnswer || quiescing || Self.closes(request)
         let fields = answer.fields(requestID: requestID, origin: request.headerFields[CORSPolicy.origin], cors: core.configuration.cors, closing: closing)
         context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.status, headerFields: fields))), promise: nil)
         if answer.hasBody, request.method != .head, answer.body.readableBytes > 0 { context.write(wrapOutboundOut(.body(answer.body)), promise: nil) }
@@ -186,6 +189,18 @@ final class EndpointStream: ChannelDuplexHandler, RemovableChannelHandler, Pipel
         phase = .closed
         pending = []
         context.fireChannelInactive()
+    }
+
+    /// A graceful shutdown asks every connection to finish. Hummingbird's connection handler has
+    /// not seen the requests answered here and would close at once, cutting off a running
+    /// handler: while one is read or runs, the event stops here and its answer closes instead.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch (event, phase) {
+        case (is ChannelShouldQuiesceEvent, .reading), (is ChannelShouldQuiesceEvent, .running):
+            quiescing = true
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
