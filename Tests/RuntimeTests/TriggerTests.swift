@@ -337,4 +337,53 @@ struct TriggerTests {
             #expect(outbox.count == 1 && outbox.first?["attempts"] == 0, "\(outbox)")
         }
     }
+
+    @Test("handlers that slow down after a long line was claimed: rows whose lease ran short while waiting are given back, not failed")
+    func slowdownGivesRowsBack() async throws {
+        try await Harness.run(configure: {
+            Self.configure(&$0)
+            $0.dispatcherConcurrency = 1
+            $0.dispatcherLeaseMilliseconds = 1000 // a row may wait 600 ms of it in line
+        }) { server in
+            try await server.deploy("slow", manifest: """
+                name = "slow"
+                [[endpoints]]
+                method = "POST"
+                path = "/go/:from/:count"
+                handler = "handlers/go.lua"
+                [[triggers]]
+                kind = "kv"
+                prefix = "job:"
+                handler = "handlers/work.lua"
+                max_attempts = 1
+                """, files: [
+                "handlers/go.lua": """
+                    return function(req)
+                      local from = tonumber(req.params.from)
+                      for i = from, from + tonumber(req.params.count) - 1 do kv.set("job:" .. i, i) end
+                      return "ok"
+                    end
+                    """,
+                "handlers/work.lua": """
+                    return function(event, ctx)
+                      if event.value > 50 then time.sleep(0.02) end
+                      if ctx.attempt > 1 then kv.incr("retried") end
+                      kv.incr("done")
+                    end
+                    """,
+            ])
+            // 50 fast deliveries: the dispatcher learns a pace of well under a millisecond.
+            try await server.call("slow", .POST, "/go/1/50")
+            try await eventually("50 fast deliveries") { try await kv(server, "slow", "done") == 50 }
+            // 60 rows of 20 ms each, claimed into one line at that pace: the later ones would wait
+            // over 600 ms of their 1 s lease, so they are given back and claimed again later.
+            try await server.call("slow", .POST, "/go/51/60")
+            try await eventually("60 slow deliveries") { try await kv(server, "slow", "done") == 110 }
+            #expect(try await kv(server, "slow", "retried") == nil)
+            #expect(try await server.request(.GET, "/admin/apps/slow/dead-letters").json["items"] == [])
+            let metrics = try await server.request(.GET, "/metrics", token: nil).text
+            let released = metrics.split(separator: "\n").first { $0.hasPrefix("picloud_trigger_released_total ") }
+            #expect((released.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0) > 0, "\(released.map(String.init) ?? "no metric")")
+        }
+    }
 }

@@ -102,6 +102,13 @@ struct OutboxStorageTests {
         try await storage.completeDeliveries(ids: [first[0].id], owner: "b")
         #expect(try await storage.outboxDepth() == 2)
 
+        // A row given back unstarted is claimable at once, its claim's attempt taken back; only by its owner.
+        try await storage.releaseDelivery(id: first[1].id, owner: "a")
+        #expect(try await storage.claimDeliveries(owner: "c", now: 1650, leaseMilliseconds: 500, limit: 10).filter { $0.id == first[1].id }.isEmpty)
+        try await storage.releaseDelivery(id: first[1].id, owner: "b")
+        let released = try await storage.claimDeliveries(owner: "b", now: 1650, leaseMilliseconds: 500, limit: 10).filter { $0.id == first[1].id }
+        #expect(released.count == 1 && released.first?.attempts == 2)
+
         try await storage.retryDelivery(id: first[1].id, owner: "b", dueAt: 5000, error: "boom")
         #expect(try await storage.nextDueTime(now: 1700) != nil)
         #expect(try await storage.claimDeliveries(owner: "c", now: 4000, leaseMilliseconds: 500, limit: 10).filter { $0.id == first[1].id }.isEmpty)

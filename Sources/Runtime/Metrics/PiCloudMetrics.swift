@@ -8,6 +8,7 @@ final class PiCloudMetrics: Sendable {
     let retries: Counter
     let deadLetters: Counter
     let dropped: Counter
+    let released: Counter
     let outboxDepth: Gauge
     let handlerDuration: DurationHistogram
     let deliveryLatency: DurationHistogram
@@ -31,6 +32,7 @@ final class PiCloudMetrics: Sendable {
         retries = registry.makeCounter(name: "picloud_trigger_retries_total", help: "Failed deliveries scheduled for another attempt.")
         deadLetters = registry.makeCounter(name: "picloud_dead_letters_total", help: "Deliveries that used up their attempts.")
         dropped = registry.makeCounter(name: "picloud_dead_letter_deliveries_dropped_total", help: "dead_letter handler deliveries given up (never dead-lettered).")
+        released = registry.makeCounter(name: "picloud_trigger_released_total", help: "Claimed deliveries given back unstarted, their lease run short in line (no attempt counted).")
         outboxDepth = registry.makeGauge(name: "picloud_outbox_depth", help: "Events waiting in the outbox.")
         handlerDuration = registry.makeDurationHistogram(name: "picloud_trigger_handler_duration_seconds", buckets: buckets, help: "Trigger handler run time.")
         deliveryLatency = registry.makeDurationHistogram(name: "picloud_trigger_start_latency_seconds", buckets: buckets, help: "From an event being due to its handler starting.")

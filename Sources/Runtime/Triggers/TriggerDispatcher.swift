@@ -93,11 +93,25 @@ final class TriggerDispatcher: Service, Sendable {
             let waiting = line.waiting(handlerMicros: handlerMicros.load(ordering: .relaxed))
             if inFlight.subtract(1, ordering: .relaxed).newValue <= concurrency + waiting / 2 { doorbell.ring() }
         }
+        // A handler must finish well inside its lease, or another delivery would start meanwhile.
+        let margin = min(5000, leaseMilliseconds / 5)
+        let leaseLeft = (delivery.leasedUntil ?? (Clock.now() + leaseMilliseconds)) - Clock.now() - margin
+        guard leaseLeft >= margin else {
+            // It waited in line too long (handlers slowed down after it was claimed): give it back
+            // untouched instead of counting an attempt it never had.
+            do {
+                try await storage.releaseDelivery(id: delivery.id, owner: owner)
+                core.metrics.released.increment()
+            } catch {
+                core.logger.error("trigger dispatcher: cannot give back delivery \(delivery.id): \(error)")
+            }
+            return
+        }
         let metrics = core.metrics
         metrics.deliveryLatency.record(.milliseconds(max(0, Clock.now() - delivery.dueAt)))
         let started = ContinuousClock.now
         do {
-            try await run(delivery)
+            try await run(delivery, leaseLeft: leaseLeft)
             finished(after: ContinuousClock.now - started)
             metrics.deliveries.increment()
             acknowledged.withLock { $0.append(delivery.id) }
@@ -115,7 +129,7 @@ final class TriggerDispatcher: Service, Sendable {
         handlerMicros.store(DeliveryLine.average(handlerMicros.load(ordering: .relaxed), adding: micros), ordering: .relaxed)
     }
 
-    private func run(_ delivery: OutboxDelivery) async throws {
+    private func run(_ delivery: OutboxDelivery, leaseLeft: Int64) async throws {
         guard let deployment = core.registry.deployment(for: delivery.app) else {
             throw DeliveryError(message: "app '\(delivery.app)' has nothing deployed")
         }
@@ -124,10 +138,6 @@ final class TriggerDispatcher: Service, Sendable {
         event["trigger"] = .string(delivery.triggerID)
         var limits = deployment.pool.configuration.limits
         if let timeout = delivery.timeoutMilliseconds { limits.timeout = .milliseconds(timeout) }
-        // A handler must finish well inside its lease, or another delivery would start meanwhile.
-        let margin = min(5000, leaseMilliseconds / 5)
-        let leaseLeft = (delivery.leasedUntil ?? (Clock.now() + leaseMilliseconds)) - Clock.now() - margin
-        guard leaseLeft >= margin else { throw DeliveryError(message: "the delivery waited too long for a free handler; it runs again later") }
         limits.timeout = min(limits.timeout, .milliseconds(leaseLeft))
         let context = InvocationContext(
             app: delivery.app, requestID: delivery.eventID, principal: nil,
@@ -177,7 +187,8 @@ final class TriggerDispatcher: Service, Sendable {
 /// lease, which keeps running: handlers that take seconds must not find their lease half spent
 /// when their turn comes. So the line is as long as the running handlers can work off in a
 /// quarter of the lease at their average pace, at least `concurrency` rows (as many as run) and
-/// at most `maximum`.
+/// at most `maximum`. Should handlers slow down after a long line was claimed, a row whose lease
+/// ran short while it waited is given back unstarted (`releaseDelivery`), with no attempt counted.
 struct DeliveryLine: Sendable {
     let concurrency: Int
     let leaseMilliseconds: Int64

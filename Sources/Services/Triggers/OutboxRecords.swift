@@ -60,6 +60,9 @@ public protocol OutboxStore: Sendable {
     func retryDelivery(id: Int64, owner: String, dueAt: Milliseconds, error: String) async throws
     /// Replaces the row with a dead letter and enqueues the dead_letter triggers' events, in one transaction.
     func deadLetter(_ delivery: OutboxDelivery, owner: String, error: String, now: Milliseconds, deadLetterTargets: OutboxEnqueue) async throws -> DeadLetterRecord?
+    /// Gives back a claimed row whose handler never started: its lease ends and the claim's
+    /// attempt is taken back, so it is claimable at once, as if never claimed.
+    func releaseDelivery(id: Int64, owner: String) async throws
     /// Deletes a row without a dead letter.
     func dropDelivery(id: Int64, owner: String) async throws
     /// Rows of an app, oldest first.

@@ -105,6 +105,14 @@ extension PostgresStorage {
         }
     }
 
+    public func releaseDelivery(id: Int64, owner: String) async throws {
+        try await write { connection in
+            try await connection.run("""
+                UPDATE outbox SET leased_until = NULL, lease_owner = NULL, attempts = GREATEST(0, attempts - 1) WHERE id = \(id) AND lease_owner = \(owner)
+                """, logger)
+        }
+    }
+
     public func dropDelivery(id: Int64, owner: String) async throws {
         try await write { connection in try await connection.run("DELETE FROM outbox WHERE id = \(id) AND lease_owner = \(owner)", logger) }
     }

@@ -110,6 +110,15 @@ extension SQLiteStorage {
         ])
     }
 
+    public func releaseDelivery(id: Int64, owner: String) async throws {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE outbox SET leased_until = NULL, lease_owner = NULL, attempts = max(0, attempts - 1) WHERE id = ? AND lease_owner = ?",
+                arguments: [id, owner]
+            )
+        }
+    }
+
     public func dropDelivery(id: Int64, owner: String) async throws {
         try await write { db in try db.execute(sql: "DELETE FROM outbox WHERE id = ? AND lease_owner = ?", arguments: [id, owner]) }
     }
