@@ -261,14 +261,19 @@ struct ProcessTests {
             path = "/slow"
             handler = "handlers/slow.lua"
             """
-        let files = ["handlers/slow.lua": "return function() time.sleep(1.5) return { json = { ok = true } } end"]
+        let files = ["handlers/slow.lua": "return function() kv.incr('started') time.sleep(1.5) return { json = { ok = true } } end"]
         let deployed = try await server.request(.PUT, "/admin/apps/slow/deployment", json: ["manifest": .string(manifest), "files": .object(files.mapValues(LuaValue.string))])
         #expect(deployed.status == 201)
         // Two connections, each with a handler sleeping when the signal comes.
         let request = "GET /apps/slow/api/slow HTTP/1.1\r\nHost: x\r\n\r\n"
         async let first = rawExchange(port: server.port, request, timeout: .seconds(20))
         async let second = rawExchange(port: server.port, request, timeout: .seconds(20))
-        try await Task.sleep(for: .milliseconds(500))
+        // The signal comes once both handlers are running.
+        for _ in 0..<200 {
+            let started = try await server.request(.GET, "/admin/apps/slow/kv?prefix=started").json["items"]?.arrayValue?.first?["value"]
+            if started == 2 { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
         let status = await server.stop(signal: SIGTERM)
         for answer in [try await first, try await second] {
             #expect(answer.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(answer)")
