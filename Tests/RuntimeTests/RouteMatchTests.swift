@@ -1,3 +1,4 @@
+import LuaBridge
 import Testing
 @testable import Runtime
 
@@ -25,5 +26,35 @@ struct RouteMatchTests {
         #expect(EndpointStream.split("/a/b?x=1?y") == ("/a/b", "x=1?y"))
         #expect(EndpointStream.split("/a/b") == ("/a/b", nil))
         #expect(EndpointStream.split("/ä?") == ("/ä", ""))
+    }
+
+    @Test("the table of paths without parameters finds what matching finds, for every method, and nothing else")
+    func staticRoutes() throws {
+        let endpoints: [(String, String)] = [
+            ("GET", "/notes"), ("POST", "/notes"), ("GET", "/notes/:id"), ("*", "/notes/recent"), ("DELETE", "/notes/recent"),
+            ("GET", "/files/*path"), ("GET", "/"), ("PUT", "/a/b/c"), ("GET", "/a/:x/c"), ("GET", "/x~y"),
+        ]
+        let manifest = try Manifest(text: "name = \"routes\"\n" + endpoints.map { "[[endpoints]]\nmethod = \"\($0.0)\"\npath = \"\($0.1)\"\nhandler = \"h.lua\"\n" }.joined())
+        let pool = LuaPool(program: try LuaProgram(files: ["h.lua": "return function() end"], handlers: ["h.lua"]))
+        let deployment = ActiveDeployment(app: "routes", version: 1, manifest: manifest, pool: pool, createdAt: 0)
+        let paths = ["", "/", "/notes", "/notes/", "//notes", "/notes/recent", "/notes/7", "/files/a/b", "/a/b/c", "/a/z/c", "/x~y", "/x%7Ey", "/n%6Ftes", "/nope"]
+        var hits = 0
+        for method in ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
+            for path in paths {
+                let segments = path.split(separator: "/").map { decodePathSegment($0)! }
+                let matched: Manifest.Endpoint? = if case .found(let endpoint, _) = deployment.route(method: method, path: segments) { endpoint } else { nil }
+                guard let fromTable = deployment.staticRoute(method: method, path: Substring(path)) else { continue }
+                hits += 1
+                #expect(fromTable == matched, "\(method) \(path)")
+                #expect(!path.contains("%") && !path.dropFirst().hasSuffix("/") && !path.contains("//"), "\(method) \(path) is not canonical")
+                #expect(["/notes/7", "/files/a/b", "/a/z/c"].contains(path) == false, "\(method) \(path) has a parameter")
+            }
+        }
+        // GET and HEAD of /notes, /, /a/b/c's PUT, /x:y, /notes/recent by every method (*) ...
+        #expect(hits >= 15, "\(hits) paths were found in the table")
+        #expect(deployment.staticRoute(method: "PATCH", path: "/notes/recent") == nil, "a method no endpoint names goes to matching")
+        #expect(deployment.staticRoute(method: "DELETE", path: "/notes/recent")?.method == "DELETE")
+        #expect(deployment.staticRoute(method: "GET", path: "/notes/recent")?.method == "*")
+        #expect(deployment.staticRoute(method: "HEAD", path: "/notes")?.method == "GET")
     }
 }

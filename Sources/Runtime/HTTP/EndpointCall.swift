@@ -26,6 +26,9 @@ struct EndpointCall {
     /// The endpoint the active deployment maps `method` and `rawPath` (what follows
     /// `/apps/{app}/api`, without the query) to.
     static func resolve(_ deployment: ActiveDeployment, method: String, rawPath: Substring) throws -> Resolution {
+        if let endpoint = deployment.staticRoute(method: method, path: rawPath) {
+            return .call(EndpointCall(deployment: deployment, endpoint: endpoint, parameters: [:], path: rawPath.isEmpty ? "/" : String(rawPath)))
+        }
         var segments: [String] = []
         for part in rawPath.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true) {
             guard let decoded = decodePathSegment(Substring(part)) else { throw ServiceError(.invalidInput, "malformed percent-encoding in the path") }
@@ -322,6 +325,37 @@ struct EndpointAnswer {
         for field in cors.fields(origin: origin) where fields[field.name] == nil { fields.append(field) }
         if closing { fields[.connection] = "close" }
         return fields
+    }
+
+    /// Writes the fields ``fields(requestID:origin:cors:closing:)`` lists, each as `Name: value`
+    /// and CRLF, without building them first (the fast path's answers).
+    func writeFields(into out: inout ByteBuffer, requestID: String, origin: String?, cors: CORSPolicy, closing: Bool) {
+        func line(_ name: StaticString, _ value: String) {
+            out.writeStaticString(name)
+            out.writeStaticString(": ")
+            out.writeString(value)
+            out.writeStaticString("\r\n")
+        }
+        for field in headers {
+            switch field.name {
+            case .contentLength, .transferEncoding, .connection, Self.requestIDField, .date, .server: continue
+            default: break
+            }
+            out.writeString(field.name.rawName)
+            out.writeStaticString(": ")
+            out.writeString(field.value)
+            out.writeStaticString("\r\n")
+        }
+        if hasBody { line("Content-Length", String(body.readableBytes)) }
+        line("X-Request-Id", requestID)
+        line("Date", HTTPDate.now)
+        line("Server", "PiCloud")
+        if let allowed = cors.allowOrigin(origin) {
+            if headers[CORSPolicy.allowOriginField] == nil { line("Access-Control-Allow-Origin", allowed) }
+            if headers[CORSPolicy.exposeHeadersField] == nil { line("Access-Control-Expose-Headers", "X-Request-Id") }
+            if allowed != "*", headers[CORSPolicy.varyField] == nil { line("Vary", "Origin") }
+        }
+        if closing { line("Connection", "close") }
     }
 
     /// A JSON answer (PiCloud's one JSON model, exact about integers and floats).

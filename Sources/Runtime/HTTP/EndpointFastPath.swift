@@ -178,12 +178,7 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         out.writeString(HTTPResponseStatus(statusCode: code, reasonPhrase: answer.status.reasonPhrase).reasonPhrase)
         out.writeStaticString("\r\n")
         let closing = head.closes || quiescing
-        for field in answer.fields(requestID: requestID, origin: head.origin, cors: core.configuration.cors, closing: closing) {
-            out.writeString(field.name.rawName)
-            out.writeStaticString(": ")
-            out.writeString(field.value)
-            out.writeStaticString("\r\n")
-        }
+        answer.writeFields(into: &out, requestID: requestID, origin: head.origin, cors: core.configuration.cors, closing: closing)
         out.writeStaticString("\r\n")
         if sendsBody { out.writeImmutableBuffer(answer.body) }
         if closing {
