@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "picloud", targets: ["picloud"]),
         .executable(name: "lua-bench", targets: ["LuaBench"]),
         .executable(name: "realtime-bench", targets: ["RealtimeBench"]),
+        .executable(name: "endpoint-bench", targets: ["EndpointBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -78,6 +79,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ],
             swiftSettings: swiftSettings
@@ -110,6 +112,12 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "bench/RealtimeBench",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "EndpointBench",
+            dependencies: ["Runtime"],
+            path: "bench/EndpointBench",
             swiftSettings: swiftSettings
         ),
         // What several test targets share (starting child processes safely).

@@ -58,3 +58,24 @@ struct RouteMatchTests {
         #expect(deployment.staticRoute(method: "HEAD", path: "/notes")?.method == "GET")
     }
 }
+
+/// How a request's header fields reach the handler's `request.headers`.
+@Suite("Endpoint request headers")
+struct RequestHeaderTests {
+    @Test("repeated names are joined with ', ' in the order sent, where the first stood; few fields or many", arguments: [3, 33, 400])
+    func joined(count: Int) {
+        let fields = (0..<count).map { (name: "x-\($0 % 7)", value: "v\($0)") } + [(name: "host", value: "h")]
+        var expected: [String: String] = [:]
+        var order: [String] = []
+        for field in fields {
+            if let existing = expected[field.name] { expected[field.name] = existing + ", " + field.value } else {
+                expected[field.name] = field.value
+                order.append(field.name)
+            }
+        }
+        let joined = EndpointCall.joined(fields)
+        #expect(joined.map(\.name) == order)
+        #expect(joined.allSatisfy { expected[$0.name] == $0.value })
+        #expect(EndpointCall.joined([]).isEmpty)
+    }
+}

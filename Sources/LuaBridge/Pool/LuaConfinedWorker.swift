@@ -37,6 +37,11 @@ public final class LuaConfinedWorker: @unchecked Sendable {
     /// Runs a handler; `completion` gets what it returned, on the worker's thread (before
     /// `invoke` returns when no host call waited).
     public func invoke(_ handler: String, arguments: [LuaValue], context: (any Sendable)?, limits: LuaLimits? = nil, completion: @escaping Completion) {
+        invoke(handler, arguments: LuaArguments(arguments), context: context, limits: limits, completion: completion)
+    }
+
+    /// Runs a handler with arguments written onto its stack (see ``LuaArguments``).
+    public func invoke(_ handler: String, arguments: LuaArguments, context: (any Sendable)?, limits: LuaLimits? = nil, completion: @escaping Completion) {
         do {
             let started = try slot.start(handler, arguments: arguments, context: context, limits: limits ?? slot.configuration.limits)
             settle(started.conclusion, vm: started.vm, invocation: started.invocation, completion: completion)

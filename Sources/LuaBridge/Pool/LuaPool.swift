@@ -35,6 +35,13 @@ public final class LuaPool: Sendable {
     public func invoke(
         _ handler: String, _ arguments: [LuaValue] = [], context: (any Sendable)? = nil, limits: LuaLimits? = nil
     ) async throws(LuaError) -> [LuaValue] {
+        try await invoke(handler, arguments: LuaArguments(arguments), context: context, limits: limits)
+    }
+
+    /// Runs a handler with arguments written onto its stack (see ``LuaArguments``).
+    public func invoke(
+        _ handler: String, arguments: LuaArguments, context: (any Sendable)? = nil, limits: LuaLimits? = nil
+    ) async throws(LuaError) -> [LuaValue] {
         let index = load.withLock { counts in
             var best = 0
             for candidate in counts.indices where counts[candidate] < counts[best] { best = candidate }

@@ -38,7 +38,7 @@ struct LuaVMSlot {
 
     /// Starts a handler on the current VM and runs it to its first host call or its end.
     mutating func start(
-        _ handler: String, arguments: [LuaValue], context: (any Sendable)?, limits: LuaLimits
+        _ handler: String, arguments: LuaArguments, context: (any Sendable)?, limits: LuaLimits
     ) throws(LuaError) -> (vm: LuaVM, invocation: LuaInvocation, conclusion: Conclusion) {
         let vm = try current()
         var invocation = try vm.start(handler, arguments: arguments, context: context, limits: limits)

@@ -18,7 +18,7 @@ actor LuaWorker {
         _ = try slot.current()
     }
 
-    func invoke(_ handler: String, arguments: [LuaValue], context: (any Sendable)?, limits: LuaLimits) async throws(LuaError) -> [LuaValue] {
+    func invoke(_ handler: String, arguments: LuaArguments, context: (any Sendable)?, limits: LuaLimits) async throws(LuaError) -> [LuaValue] {
         let started = try slot.start(handler, arguments: arguments, context: context, limits: limits)
         let vm = started.vm
         var invocation = started.invocation

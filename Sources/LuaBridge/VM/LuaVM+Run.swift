@@ -26,7 +26,7 @@ enum LuaStep {
 
 extension LuaVM {
     /// Creates the invocation's coroutine with the handler and its arguments on it.
-    func start(_ handler: String, arguments: [LuaValue], context: (any Sendable)?, limits: LuaLimits) throws(LuaError) -> LuaInvocation {
+    func start(_ handler: String, arguments: LuaArguments, context: (any Sendable)?, limits: LuaLimits) throws(LuaError) -> LuaInvocation {
         if handlers[handler] == nil, hasModule(path: handler) { try loadHandler(handler) }
         guard let function = handlers[handler] else {
             throw LuaError(code: .handlerNotFound, message: "no handler '\(handler)' in this deployment")
@@ -37,7 +37,13 @@ extension LuaVM {
         }
         lua_rawgeti(thread, picloud_registryindex(), lua_Integer(function))
         do {
-            try LuaStack(state: thread, maxDepth: configuration.maxValueDepth).push(arguments)
+            guard lua_checkstack(thread, Int32(clamping: arguments.count + 1)) != 0 else {
+                throw LuaConversionError("too many values (\(arguments.count))")
+            }
+            try arguments.write(LuaArgumentWriter(stack: LuaStack(state: thread, maxDepth: configuration.maxValueDepth)))
+            guard lua_gettop(thread) == 1 + Int32(arguments.count) else {
+                throw LuaConversionError("\(lua_gettop(thread) - 1) values written for \(arguments.count) arguments")
+            }
         } catch {
             picloud_release_thread(state, reference)
             throw LuaError(code: .conversion, message: "handler arguments: \(error)")

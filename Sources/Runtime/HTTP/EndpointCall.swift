@@ -66,19 +66,9 @@ struct EndpointCall {
         return answer
     }
 
-    /// The `request` table the handler gets.
-    func requestValue(_ request: EndpointRequest) throws -> LuaValue {
-        var headerValues: [String: LuaValue] = [:]
-        for (name, value) in request.fields {
-            if case .string(let existing)? = headerValues[name] {
-                headerValues[name] = .string(existing + ", " + value)
-            } else {
-                headerValues[name] = .string(value)
-            }
-        }
-        var queryValues: [String: LuaValue] = [:]
-        // Form encoding (HTML forms, URLSearchParams) writes spaces as '+'.
-        for (key, value) in Self.queryParameters(request.query) { queryValues[key] = .string(value) }
+    /// The handler's arguments: the `request` table and `ctx`, written straight onto its stack.
+    /// Throws for a body that claims to be JSON and is not.
+    func arguments(_ request: EndpointRequest, invocation: InvocationContext) throws(ServiceError) -> LuaArguments {
         var json: LuaValue = .nil
         if !request.body.isEmpty, request.contentType?.lowercased().contains("json") == true {
             do {
@@ -87,10 +77,47 @@ struct EndpointCall {
                 throw ServiceError(.invalidInput, "malformed JSON body: \(error.message)")
             }
         }
-        return .object([
-            "method": .string(request.method), "path": .string(path), "params": .object(parameters.mapValues(LuaValue.string)),
-            "query": .object(queryValues), "headers": .object(headerValues), "body": LuaValue(bytes: request.body), "json": json,
-        ])
+        let headers = Self.joined(request.fields)
+        // Form encoding (HTML forms, URLSearchParams) writes spaces as '+'.
+        let query = Self.queryParameters(request.query)
+        let (method, body, path, parameters, decoded) = (request.method, request.body, path, parameters, json)
+        return LuaArguments(count: 2) { writer throws(LuaConversionError) in
+            try writer.table(fields: 7) { () throws(LuaConversionError) in
+                try writer.field("method", string: method)
+                try writer.field("path", string: path)
+                try writer.field("params", tableOf: parameters.count) { () throws(LuaConversionError) in
+                    for (name, value) in parameters { try writer.field(name, string: value) }
+                }
+                // Set in order, so that the last of repeated names wins.
+                try writer.field("query", tableOf: query.count) { () throws(LuaConversionError) in
+                    for (name, value) in query { try writer.field(name, string: value) }
+                }
+                try writer.field("headers", tableOf: headers.count) { () throws(LuaConversionError) in
+                    for (name, value) in headers { try writer.field(name, string: value) }
+                }
+                try writer.field("body", bytes: body)
+                if decoded != .nil { try writer.field("json", decoded) }
+            }
+            try invocation.write(into: writer)
+        }
+    }
+
+    /// Header fields with repeated names joined into one, `a, b`, where the first stood.
+    static func joined(_ fields: [(name: String, value: String)]) -> [(name: String, value: String)] {
+        var result: [(name: String, value: String)] = []
+        result.reserveCapacity(fields.count)
+        // A few fields: look back. Many (the router's path takes any number): index by name.
+        var positions: [String: Int]? = fields.count > 32 ? Dictionary(minimumCapacity: fields.count) : nil
+        for field in fields {
+            let earlier = positions.map { $0[field.name] } ?? result.firstIndex { $0.name == field.name }
+            if let earlier {
+                result[earlier].value += ", " + field.value
+            } else {
+                positions?[field.name] = result.count
+                result.append(field)
+            }
+        }
+        return result
     }
 
     /// Runs the call for a request read in a connection's pipeline: finds the caller's key when
@@ -125,12 +152,13 @@ struct EndpointCall {
         _ request: EndpointRequest, principal: Principal?, presentedCredentials: Bool, requestID: String, core: PiCloudCore, loop: any EventLoop,
         done: @escaping (EndpointAnswer, String) -> Void
     ) {
-        let requestValue: LuaValue
+        let invocation = invocationContext(requestID: requestID, principal: principal)
+        let arguments: LuaArguments
         do {
             if endpoint.auth == .key {
                 _ = try PiCloudRequestContext.require(.invoke, app: deployment.app, principal: principal, presentedCredentials: presentedCredentials)
             }
-            requestValue = try self.requestValue(request)
+            arguments = try self.arguments(request, invocation: invocation)
         } catch {
             done(.error(error as? ServiceError ?? ServiceError(.internal, "internal error", underlying: error)), requestID)
             return
@@ -139,7 +167,6 @@ struct EndpointCall {
             done(Self.busy(app: deployment.app), requestID)
             return
         }
-        let invocation = invocationContext(requestID: requestID, principal: principal)
         let metrics = core.metrics
         metrics.requests.increment()
         let started = ContinuousClock.now
@@ -149,7 +176,7 @@ struct EndpointCall {
         let call = self
         let isHead = request.method == "HEAD"
         let finish = NIOLoopBound(done, eventLoop: loop)
-        worker.invoke(endpoint.handler, arguments: [requestValue, invocation.luaValue], context: invocation) { result in
+        worker.invoke(endpoint.handler, arguments: arguments, context: invocation) { result in
             call.deployment.finished()
             metrics.requestDuration.record(ContinuousClock.now - started)
             finish.value(call.answer(result, head: isHead, requestID: requestID, principal: principal, core: core), requestID)

@@ -48,17 +48,17 @@ struct EndpointController {
 
     func invoke(_ call: EndpointCall, request: Request, context: PiCloudRequestContext) async throws -> Response {
         let body = try await request.bodyBytes(limit: core.configuration.maxBodyBytes)
-        let requestValue = try call.requestValue(EndpointRequest(request.head, body: body))
+        let invocation = call.invocationContext(requestID: context.requestID, principal: context.principal)
+        let arguments = try call.arguments(EndpointRequest(request.head, body: body), invocation: invocation)
         guard call.deployment.admit(limit: core.configuration.maxConcurrentRequestsPerApp) else { return EndpointCall.busy(app: call.deployment.app).response }
         defer { call.deployment.finished() }
-        let invocation = call.invocationContext(requestID: context.requestID, principal: context.principal)
         let metrics = core.metrics
         metrics.requests.increment()
         let started = ContinuousClock.now
         defer { metrics.requestDuration.record(ContinuousClock.now - started) }
         let result: Result<[LuaValue], LuaError>
         do {
-            result = .success(try await call.deployment.pool.invoke(call.endpoint.handler, [requestValue, invocation.luaValue], context: invocation))
+            result = .success(try await call.deployment.pool.invoke(call.endpoint.handler, arguments: arguments, context: invocation))
         } catch {
             result = .failure(error)
         }

@@ -17,18 +17,32 @@ struct InvocationContext: Sendable {
 
     /// The `ctx` table handlers receive.
     var luaValue: LuaValue {
-        var fields: [String: LuaValue] = [
-            "app": .string(app), "request_id": .string(requestID), "attempt": .integer(Int64(attempt)), "depth": .integer(Int64(depth)),
-            "deadline": .number(deadline),
-        ]
-        if let trigger { fields["trigger"] = .string(trigger) }
+        var fields: [String: LuaValue] = [:]
+        forEachField { name, value in fields[name] = value }
+        return .object(fields)
+    }
+
+    /// Writes the `ctx` table onto a handler's stack, as ``luaValue`` would be.
+    func write(into writer: LuaArgumentWriter) throws(LuaConversionError) {
+        try writer.table(fields: 7) { () throws(LuaConversionError) in
+            try forEachField { name, value throws(LuaConversionError) in try writer.field(name, value) }
+        }
+    }
+
+    /// The fields of `ctx`, for both of its forms.
+    private func forEachField<Failure: Error>(_ body: (String, LuaValue) throws(Failure) -> Void) throws(Failure) {
+        try body("app", .string(app))
+        try body("request_id", .string(requestID))
+        try body("attempt", .integer(Int64(attempt)))
+        try body("depth", .integer(Int64(depth)))
+        try body("deadline", .number(deadline))
+        if let trigger { try body("trigger", .string(trigger)) }
         if let principal {
-            fields["principal"] = .object([
+            try body("principal", .object([
                 "key_id": .string(principal.keyID),
                 "scopes": .array(principal.scopes.map(\.rawValue).sorted().map(LuaValue.string)),
-            ])
+            ]))
         }
-        return .object(fields)
     }
 }
 
