@@ -59,6 +59,25 @@ struct RouteMatchTests {
     }
 }
 
+extension RouteMatchTests {
+    @Test("endpoint request paths: /apps/{app}/api, then the end or '/', for an app that serves")
+    func endpointPaths() throws {
+        let manifest = try Manifest(text: "name = \"x\"\n[[endpoints]]\nmethod = \"GET\"\npath = \"/*rest\"\nhandler = \"h.lua\"\n")
+        let pool = LuaPool(program: try LuaProgram(files: ["h.lua": "return function() end"], handlers: ["h.lua"]))
+        let registry = AppRegistry()
+        registry.activate(ActiveDeployment(app: "x", version: 1, manifest: manifest, pool: pool, createdAt: 0))
+        let cases: [(String, String?)] = [
+            ("/apps/x/api", "/"), ("/apps/x/api/", "/"), ("/apps/x/api/hello", "/hello"), ("/apps/x/api/a/b%20c", "/a/b c"),
+            ("/apps/x/apix", nil), ("/apps/x/ap", nil), ("/apps/x/", nil), ("/apps/x", nil), ("/apps//api/hello", nil), ("/apps/y/api/hello", nil),
+            ("/app/x/api/hello", nil), ("/apps/é/api/hello", nil), ("apps/x/api", nil), ("", nil), ("/apps/x/API/hello", nil),
+        ]
+        for (path, expected) in cases {
+            let call = EndpointCall.resolve(path: Substring(path), method: "GET", registry: registry)
+            #expect(call?.path == expected, "\(path)")
+        }
+    }
+}
+
 /// How a request's header fields reach the handler's `request.headers`.
 @Suite("Endpoint request headers")
 struct RequestHeaderTests {

@@ -86,13 +86,15 @@ extension LuaJSON {
             case .object(let fields):
                 guard depth < maxDepth else { throw LuaJSONError("cannot encode: nested deeper than \(maxDepth) levels") }
                 out.append(UInt8(ascii: "{"))
-                for (index, key) in fields.keys.sorted().enumerated() {
+                // Sorted once as pairs (no lookup per key); one field needs no sorting.
+                let sorted = fields.count == 1 ? Array(fields) : fields.sorted { $0.key < $1.key }
+                for (index, field) in sorted.enumerated() {
                     if index > 0 { out.append(UInt8(ascii: ",")) }
                     newline(depth + 1)
-                    writeString(key)
+                    writeString(field.key)
                     out.append(UInt8(ascii: ":"))
                     if pretty { out.append(UInt8(ascii: " ")) }
-                    try write(fields[key]!, depth: depth + 1)
+                    try write(field.value, depth: depth + 1)
                 }
                 if !fields.isEmpty { newline(depth) }
                 out.append(UInt8(ascii: "}"))

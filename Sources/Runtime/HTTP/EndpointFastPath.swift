@@ -171,15 +171,8 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         guard case .running = phase, let context else { return }
         let sendsBody = answer.hasBody && head.method != "HEAD"
         var out = context.channel.allocator.buffer(capacity: 192 + (sendsBody ? answer.body.readableBytes : 0))
-        let code = answer.status.code
-        out.writeStaticString("HTTP/1.1 ")
-        out.writeMultipleIntegers(UInt8(48 + code / 100 % 10), UInt8(48 + code / 10 % 10), UInt8(48 + code % 10), UInt8(ascii: " "))
-        // NIO's phrase for the codes it knows, as the general pipeline sends.
-        out.writeString(HTTPResponseStatus(statusCode: code, reasonPhrase: answer.status.reasonPhrase).reasonPhrase)
-        out.writeStaticString("\r\n")
         let closing = head.closes || quiescing
-        answer.writeFields(into: &out, requestID: requestID, origin: head.origin, cors: core.configuration.cors, closing: closing)
-        out.writeStaticString("\r\n")
+        answer.writeHead(into: &out, requestID: requestID, origin: head.origin, cors: core.configuration.cors, closing: closing)
         if sendsBody { out.writeImmutableBuffer(answer.body) }
         if closing {
             phase = .closed
