@@ -168,7 +168,6 @@ lua_State *picloud_open(size_t mem_limit, int hook_interval, int64_t pattern_ste
     lua_setwarnf(L, NULL, NULL);
     picloud_set_thread_flags(L, 0);
     lua_sethook(L, picloud_hook, LUA_MASKCOUNT, vm->hook_interval);
-    if (getenv("PICLOUD_X_GCGEN")) lua_gc(L, LUA_GCGEN, 0, 0);
     lua_pushcfunction(L, picloud_open_sandbox);
     if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
         lua_close(L);
