@@ -102,6 +102,18 @@ struct ValueTests {
         #expect(accepted > 100, "the mutations left some documents valid")
     }
 
+    @Test("bytes are a string exactly when they are valid UTF-8, contiguous or not", arguments: 0..<4)
+    func utf8(seed: UInt64) {
+        var generator = SplitMix64(seed: seed)
+        let samples: [[UInt8]] = [[], Array("hello".utf8), Array("ünïcødé ✓ 🎉".utf8), [0xFF], [0xEF, 0xBF, 0xBD], [0xC3], [0xC3, 0x28], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0x00]]
+            + (0..<200).map { _ in (0..<Int.random(in: 0..<12, using: &generator)).map { _ in UInt8.random(in: 0x70...0xF5, using: &generator) } }
+        for bytes in samples {
+            let expected: LuaValue = String(validating: bytes, as: UTF8.self).map(LuaValue.string) ?? .bytes(bytes)
+            #expect(LuaValue(bytes: bytes) == expected, "\(bytes)")
+            #expect(LuaValue(bytes: bytes.lazy.map { $0 }) == expected, "\(bytes), not contiguous")
+        }
+    }
+
     @Test("json.encode and json.decode inside Lua")
     func jsonInLua() async throws {
         let values = try await run("""

@@ -176,7 +176,8 @@ struct LuaStack {
             }
             return .array(items)
         }
-        var fields: [String: LuaValue] = Dictionary(minimumCapacity: Int(count))
+        var fields: [String: LuaValue] = [:]
+        fields.reserveCapacity(Int(count))
         lua_pushnil(state)
         while lua_next(state, index) != 0 {
             let key: String

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A Lua value that can leave the VM: the JSON-compatible subset of Lua, plus `nil`.
 ///
 /// Strings are byte strings in Lua. A string that is valid UTF-8 arrives as ``string(_:)``, any
@@ -20,11 +26,27 @@ public enum LuaValue: Sendable, Hashable {
 extension LuaValue {
     /// A string value from raw bytes: ``string(_:)`` when they are valid UTF-8, else ``bytes(_:)``.
     public init(bytes: some Collection<UInt8>) {
-        if let text = String(validating: bytes, as: UTF8.self) {
+        let contiguous: LuaValue?? = bytes.withContiguousStorageIfAvailable { buffer in
+            Self.validUTF8(buffer).map(LuaValue.string)
+        }
+        if let contiguous {
+            self = contiguous ?? .bytes(Array(bytes))
+        } else if let text = String(validating: bytes, as: UTF8.self) {
             self = .string(text)
         } else {
             self = .bytes(Array(bytes))
         }
+    }
+
+    /// The text, when the bytes are valid UTF-8. Decoding replaces what is invalid, so the text
+    /// is valid exactly when it has the same bytes. (`String(validating:as:)` is generic and not
+    /// specialized here: it looked up type metadata at run time, at every string leaving Lua.)
+    static func validUTF8(_ buffer: UnsafeBufferPointer<UInt8>) -> String? {
+        var text = String(decoding: buffer, as: UTF8.self)
+        let same = text.withUTF8 { decoded in
+            decoded.count == buffer.count && (buffer.isEmpty || memcmp(decoded.baseAddress!, buffer.baseAddress!, buffer.count) == 0)
+        }
+        return same ? text : nil
     }
 
     /// The Lua type name (`"nil"`, `"boolean"`, `"number"`, `"string"`, `"table"`, or `"null"`).
