@@ -4,7 +4,7 @@ ENV := source scripts/env.sh &&
 PORT ?= 8080
 DATA ?= ./picloud-data
 
-.PHONY: run test build bench bench-http bench-triggers bench-realtime bench-cluster bench-compare bench-soak bench-slices clean
+.PHONY: run test build bench bench-endpoint bench-http bench-triggers bench-realtime bench-cluster bench-compare bench-soak bench-slices clean
 
 ## run: install what is missing, build a release binary, and serve on $(PORT) with the examples deployed
 run:
@@ -26,6 +26,11 @@ build:
 bench:
 	@$(ENV) scripts/deps.sh run
 	@$(ENV) swift run -c release lua-bench
+
+## bench-endpoint: PiCloud's own CPU per endpoint request, without sockets (results in bench/results/)
+bench-endpoint:
+	@$(ENV) scripts/deps.sh run
+	@$(ENV) swift run -c release endpoint-bench
 
 ## bench-http: requests/s and latency of example endpoints with wrk (results in bench/results/)
 bench-http:
