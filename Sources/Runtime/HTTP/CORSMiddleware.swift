@@ -39,14 +39,12 @@ public struct CORSPolicy: Sendable, Hashable {
     static let headers = "Authorization, Content-Type, Accept, Last-Event-ID, X-Request-Id"
     static let origin = HTTPField.Name("Origin")!
     static let allowOriginField = HTTPField.Name("Access-Control-Allow-Origin")!
-    static let exposeHeadersField = HTTPField.Name("Access-Control-Expose-Headers")!
-    static let varyField = HTTPField.Name("Vary")!
 
     /// Headers for an answer to an allowed origin.
     func fields(origin: String?) -> HTTPFields {
         guard let allowed = allowOrigin(origin) else { return [:] }
-        var fields: HTTPFields = [Self.allowOriginField: allowed, Self.exposeHeadersField: "X-Request-Id"]
-        if allowed != "*" { fields[Self.varyField] = "Origin" }
+        var fields: HTTPFields = [Self.allowOriginField: allowed, .init("Access-Control-Expose-Headers")!: "X-Request-Id"]
+        if allowed != "*" { fields[.init("Vary")!] = "Origin" }
         return fields
     }
 

@@ -349,16 +349,8 @@ struct EndpointAnswer {
     /// The fields the answer goes out with from a connection's pipeline: the handler's, with
     /// this server's framing (whatever the handler set), request id, date, server and CORS.
     func fields(requestID: String, origin: String?, cors: CORSPolicy, closing: Bool) -> HTTPFields {
-        var fields = headers
-        fields[.contentLength] = nil
-        fields[.transferEncoding] = nil
-        fields[.connection] = nil
-        if hasBody { fields[.contentLength] = String(body.readableBytes) }
-        fields[Self.requestIDField] = requestID
-        fields[.date] = HTTPDate.now
-        fields[.server] = "PiCloud"
-        for field in cors.fields(origin: origin) where fields[field.name] == nil { fields.append(field) }
-        if closing { fields[.connection] = "close" }
+        var fields = HTTPFields()
+        forEachField(requestID: requestID, origin: origin, cors: cors, closing: closing) { fields.append(HTTPField(name: $0, value: $1)) }
         return fields
     }
 
@@ -366,19 +358,13 @@ struct EndpointAnswer {
     /// lists, blank line — into `out` in one pass over raw bytes, without building `HTTPFields`
     /// first (the fast path's answers; a piece-by-piece `ByteBuffer` write costs more than the rest).
     func writeHead(into out: inout ByteBuffer, requestID: String, origin: String?, cors: CORSPolicy, closing: Bool) {
-        let allowed = cors.allowOrigin(origin)
-        let kept = headers.filter { field in
-            switch field.name {
-            case .contentLength, .transferEncoding, .connection, Self.requestIDField, .date, .server: false
-            default: true
-            }
-        }
         // NIO's phrase for the codes it knows, as the general pipeline sends.
         let phrase = HTTPResponseStatus(statusCode: status.code, reasonPhrase: status.reasonPhrase).reasonPhrase
-        let date = HTTPDate.now
-        var bound: Int = 256 + phrase.utf8.count + requestID.utf8.count
-        bound += date.utf8.count + 2 * (allowed?.utf8.count ?? 0)
-        for field in kept { bound += field.name.rawName.utf8.count + field.value.utf8.count + 4 }
+        // Room for every field of forEachField: the handler's, this server's (under 256 bytes
+        // with the status line), the request id and the origin allowed.
+        var bound: Int = 320 + phrase.utf8.count + requestID.utf8.count
+        bound += 2 * (origin?.utf8.count ?? 1)
+        for field in headers { bound += field.name.rawName.utf8.count + field.value.utf8.count + 4 }
         let code = status.code
         out.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { raw in
             var head = RawWriter(base: raw.baseAddress!)
@@ -386,20 +372,33 @@ struct EndpointAnswer {
             head.put(UInt8(48 + code / 100 % 10), UInt8(48 + code / 10 % 10), UInt8(48 + code % 10), UInt8(ascii: " "))
             head.put(phrase)
             head.put("\r\n")
-            for field in kept { head.line(field.name.rawName, field.value) }
-            if hasBody { head.line("Content-Length", String(body.readableBytes)) }
-            head.line("X-Request-Id", requestID)
-            head.line("Date", date)
-            head.put("Server: PiCloud\r\n")
-            if let allowed {
-                if headers[CORSPolicy.allowOriginField] == nil { head.line("Access-Control-Allow-Origin", allowed) }
-                if headers[CORSPolicy.exposeHeadersField] == nil { head.put("Access-Control-Expose-Headers: X-Request-Id\r\n") }
-                if allowed != "*", headers[CORSPolicy.varyField] == nil { head.put("Vary: Origin\r\n") }
+            forEachField(requestID: requestID, origin: origin, cors: cors, closing: closing) { name, value in
+                head.put(name.rawName)
+                head.put(": ")
+                head.put(value)
+                head.put("\r\n")
             }
-            if closing { head.put("Connection: close\r\n") }
             head.put("\r\n")
             return head.count
         }
+    }
+
+    /// The answer's fields in the order they are sent, for both ways of writing them.
+    private func forEachField(requestID: String, origin: String?, cors: CORSPolicy, closing: Bool, _ field: (HTTPField.Name, String) -> Void) {
+        for given in headers {
+            switch given.name {
+            case .contentLength, .transferEncoding, .connection, Self.requestIDField, .date, .server: continue
+            default: field(given.name, given.value)
+            }
+        }
+        if hasBody { field(.contentLength, String(body.readableBytes)) }
+        field(Self.requestIDField, requestID)
+        field(.date, HTTPDate.now)
+        field(.server, "PiCloud")
+        if origin != nil {
+            for extra in cors.fields(origin: origin) where headers[extra.name] == nil { field(extra.name, extra.value) }
+        }
+        if closing { field(.connection, "close") }
     }
 
     /// Appends bytes at a pointer with room for them (checked by the caller's bound).
@@ -426,20 +425,6 @@ struct EndpointAnswer {
             base.storeBytes(of: c, toByteOffset: count + 2, as: UInt8.self)
             base.storeBytes(of: d, toByteOffset: count + 3, as: UInt8.self)
             count += 4
-        }
-
-        mutating func line(_ name: StaticString, _ value: String) {
-            put(name)
-            put(": ")
-            put(value)
-            put("\r\n")
-        }
-
-        mutating func line(_ name: String, _ value: String) {
-            put(name)
-            put(": ")
-            put(value)
-            put("\r\n")
         }
     }
 
