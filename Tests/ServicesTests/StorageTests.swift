@@ -152,6 +152,13 @@ struct ControlStorageTests {
         let first = Identifiers.ulid(at: 1_000)
         let second = Identifiers.ulid(at: 2_000)
         #expect(first.count == 26 && first < second)
+        // 48 bits of milliseconds in 10 Crockford digits (1000 = 31 × 32 + 8), then 80 random bits.
+        let alphabet = Set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+        for id in [first, Identifiers.requestID(at: 1_000)] {
+            #expect(id.count == 26 && id.hasPrefix("00000000Z8") && id.allSatisfy(alphabet.contains), "\(id)")
+        }
+        let ids = (0..<1000).map { _ in Identifiers.requestID(at: 5) }
+        #expect(Set(ids).count == 1000 && Set(ids.map { $0.dropFirst(10).first! }).count > 1)
     }
 }
 

@@ -52,6 +52,12 @@ public final class LuaPool: Sendable {
         return try await workers[index].invoke(handler, arguments: arguments, context: context, limits: limits ?? configuration.limits)
     }
 
+    /// The worker already confined to the thread `key` stands for, if there is one: what a caller
+    /// on a hot path asks first, before building the closures that making one needs.
+    public func existingConfinedWorker(for key: ObjectIdentifier) -> LuaConfinedWorker? {
+        confined.withLock { $0[key] }
+    }
+
     /// The worker confined to the thread `key` stands for (one per key, made on first use with
     /// its own VM). `schedule` must run a closure on that thread; `pause`, if given, too: it
     /// continues handlers paused after their time slice and should let the thread's other work

@@ -178,7 +178,7 @@ struct EndpointCall {
         let metrics = core.metrics
         metrics.requests.increment()
         let started = ContinuousClock.now
-        let worker = deployment.pool.confinedWorker(
+        let worker = deployment.pool.existingConfinedWorker(for: ObjectIdentifier(loop)) ?? deployment.pool.confinedWorker(
             for: ObjectIdentifier(loop), schedule: { loop.execute($0) }, pause: { SliceRounds.on(loop).enqueue($0) }, executor: LoopTaskExecutor.on(loop)
         )
         let call = self

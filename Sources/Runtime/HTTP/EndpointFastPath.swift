@@ -136,7 +136,8 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 handOn(context: context)
                 return
             case .head(let head):
-                guard head.contentLength <= core.configuration.maxBodyBytes, let call = resolve(head) else {
+                let target = EndpointStream.split(head.target)
+                guard head.contentLength <= core.configuration.maxBodyBytes, let call = resolve(head, path: target.path) else {
                     // The decoder answers it (413, 404, 405, ...) as for any connection.
                     handOn(context: context)
                     return
@@ -147,9 +148,8 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 buffer!.moveReaderIndex(forwardBy: size)
                 if buffer!.readableBytes == 0 { buffer = nil }
                 phase = .running
-                let query = EndpointStream.split(head.target).query
                 let request = EndpointRequest(
-                    method: head.method, query: query, fields: head.fields, contentType: head.contentType, authorization: head.authorization, body: body
+                    method: head.method, query: target.query, fields: head.fields, contentType: head.contentType, authorization: head.authorization, body: body
                 )
                 let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
                 call.run(request, core: core, loop: context.eventLoop) { answer, requestID in
@@ -159,10 +159,10 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// The endpoint call a head is for, or nil when the router is to answer it.
-    private func resolve(_ head: HTTP1Head) -> EndpointCall? {
+    /// The endpoint call a head (its target's `path`) is for, or nil when the router is to answer it.
+    private func resolve(_ head: HTTP1Head, path: Substring) -> EndpointCall? {
         guard head.method != "OPTIONS" else { return nil }
-        return EndpointCall.resolve(path: EndpointStream.split(head.target).path, method: head.method, registry: core.registry)
+        return EndpointCall.resolve(path: path, method: head.method, registry: core.registry)
     }
 
     /// Writes the answer as one buffer; then takes the next request, or closes when the request

@@ -24,14 +24,20 @@ public enum Identifiers {
 
     private static func ulid(at time: Milliseconds, using random: inout some RandomNumberGenerator) -> String {
         let millis = UInt64(max(0, time)) & 0xFFFF_FFFF_FFFF
-        var text: [UInt8] = []
-        text.reserveCapacity(26)
-        for shift in stride(from: 45, through: 0, by: -5) { text.append(crockford[Int((millis >> UInt64(shift)) & 31)]) }
-        for _ in 0..<2 {
-            let part = random.next() & 0xFF_FFFF_FFFF // 40 bits
-            for shift in stride(from: 35, through: 0, by: -5) { text.append(crockford[Int((part >> UInt64(shift)) & 31)]) }
+        let parts = (random.next() & 0xFF_FFFF_FFFF, random.next() & 0xFF_FFFF_FFFF) // 40 bits each
+        let alphabet = crockford
+        // Written in place: one allocation (the string's) instead of an array and a copy.
+        return String(unsafeUninitializedCapacity: 26) { text in
+            var index = 0
+            func put(_ value: UInt64, shift: Int) {
+                text[index] = alphabet[Int((value >> UInt64(shift)) & 31)]
+                index += 1
+            }
+            for shift in stride(from: 45, through: 0, by: -5) { put(millis, shift: shift) }
+            for shift in stride(from: 35, through: 0, by: -5) { put(parts.0, shift: shift) }
+            for shift in stride(from: 35, through: 0, by: -5) { put(parts.1, shift: shift) }
+            return index
         }
-        return String(decoding: text, as: UTF8.self)
     }
 
     /// `count` random bytes from the system's secure generator.
