@@ -1,0 +1,162 @@
+import HTTPTypes
+import Hummingbird
+import LuaBridge
+import NIOCore
+import NIOHTTP1
+import Services
+
+/// A request for an endpoint, however it was read.
+struct EndpointRequest {
+    var method: String
+    var query: Substring?
+    /// Header fields with lowercase names, in the order sent (`Host` included).
+    var fields: [(name: String, value: String)]
+    var contentType: String?
+    var authorization: String?
+    var body: [UInt8]
+
+    /// A request decoded by NIO and HTTPTypes, which keep `Host` as the authority.
+    init(_ head: HTTPRequest, body: [UInt8]) {
+        var fields: [(name: String, value: String)] = []
+        fields.reserveCapacity(head.headerFields.count + 1)
+        if let authority = head.authority { fields.append(("host", authority)) }
+        for field in head.headerFields { fields.append((field.name.canonicalName, field.value)) }
+        self.init(
+            method: head.method.rawValue, query: head.path.flatMap { EndpointStream.split($0).query }, fields: fields,
+            contentType: head.headerFields[.contentType], authorization: head.headerFields[.authorization], body: body
+        )
+    }
+
+    init(method: String, query: Substring?, fields: [(name: String, value: String)], contentType: String?, authorization: String?, body: [UInt8]) {
+        self.method = method
+        self.query = query
+        self.fields = fields
+        self.contentType = contentType
+        self.authorization = authorization
+        self.body = body
+    }
+}
+
+/// An endpoint's answer before it is written: by the pipeline as is, by the router as a `Response`.
+struct EndpointAnswer {
+    var status: HTTPResponse.Status
+    var headers: HTTPFields = [:]
+    var body = ByteBuffer()
+
+    static let requestIDField = HTTPField.Name("X-Request-Id")!
+
+    /// Whether the status allows a body.
+    var hasBody: Bool { status != .noContent && status != .notModified && status.kind != .informational }
+
+    /// The fields the answer goes out with from a connection's pipeline: the handler's, with
+    /// this server's framing (whatever the handler set), request id, date, server and CORS.
+    func fields(requestID: String, origin: String?, cors: CORSPolicy, closing: Bool) -> HTTPFields {
+        var fields = HTTPFields()
+        forEachField(requestID: requestID, origin: origin, cors: cors, closing: closing) { fields.append(HTTPField(name: $0, value: $1)) }
+        return fields
+    }
+
+    /// Writes the answer's head — status line, the fields ``fields(requestID:origin:cors:closing:)``
+    /// lists, blank line — into `out` in one pass over raw bytes, without building `HTTPFields`
+    /// first (the fast path's answers; a piece-by-piece `ByteBuffer` write costs more than the rest).
+    func writeHead(into out: inout ByteBuffer, requestID: String, origin: String?, cors: CORSPolicy, closing: Bool) {
+        // NIO's phrase for the codes it knows, as the general pipeline sends.
+        let phrase = HTTPResponseStatus(statusCode: status.code, reasonPhrase: status.reasonPhrase).reasonPhrase
+        // Room for every field of forEachField: the handler's, this server's (under 256 bytes
+        // with the status line), the request id and the origin allowed.
+        var bound: Int = 320 + phrase.utf8.count + requestID.utf8.count
+        bound += 2 * (origin?.utf8.count ?? 1)
+        for field in headers { bound += field.name.rawName.utf8.count + field.value.utf8.count + 4 }
+        let code = status.code
+        out.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { raw in
+            var head = RawWriter(base: raw.baseAddress!)
+            head.put("HTTP/1.1 ")
+            head.put(UInt8(48 + code / 100 % 10), UInt8(48 + code / 10 % 10), UInt8(48 + code % 10), UInt8(ascii: " "))
+            head.put(phrase)
+            head.put("\r\n")
+            forEachField(requestID: requestID, origin: origin, cors: cors, closing: closing) { name, value in
+                head.put(name.rawName)
+                head.put(": ")
+                head.put(value)
+                head.put("\r\n")
+            }
+            head.put("\r\n")
+            return head.count
+        }
+    }
+
+    /// The answer's fields in the order they are sent, for both ways of writing them.
+    private func forEachField(requestID: String, origin: String?, cors: CORSPolicy, closing: Bool, _ field: (HTTPField.Name, String) -> Void) {
+        for given in headers {
+            switch given.name {
+            case .contentLength, .transferEncoding, .connection, Self.requestIDField, .date, .server: continue
+            default: field(given.name, given.value)
+            }
+        }
+        if hasBody { field(.contentLength, String(body.readableBytes)) }
+        field(Self.requestIDField, requestID)
+        field(.date, HTTPDate.now)
+        field(.server, "PiCloud")
+        if origin != nil {
+            for extra in cors.fields(origin: origin) where headers[extra.name] == nil { field(extra.name, extra.value) }
+        }
+        if closing { field(.connection, "close") }
+    }
+
+    /// Appends bytes at a pointer with room for them (checked by the caller's bound).
+    private struct RawWriter {
+        let base: UnsafeMutableRawPointer
+        var count = 0
+
+        mutating func put(_ text: StaticString) {
+            (base + count).copyMemory(from: text.utf8Start, byteCount: text.utf8CodeUnitCount)
+            count += text.utf8CodeUnitCount
+        }
+
+        mutating func put(_ text: String) {
+            var text = text
+            text.withUTF8 { bytes in
+                if let start = bytes.baseAddress { (base + count).copyMemory(from: start, byteCount: bytes.count) }
+                count += bytes.count
+            }
+        }
+
+        mutating func put(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) {
+            base.storeBytes(of: a, toByteOffset: count, as: UInt8.self)
+            base.storeBytes(of: b, toByteOffset: count + 1, as: UInt8.self)
+            base.storeBytes(of: c, toByteOffset: count + 2, as: UInt8.self)
+            base.storeBytes(of: d, toByteOffset: count + 3, as: UInt8.self)
+            count += 4
+        }
+    }
+
+    /// A JSON answer (PiCloud's one JSON model, exact about integers and floats).
+    static func json(_ value: LuaValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> EndpointAnswer {
+        var headers = headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        let bytes = (try? LuaJSON.encode(value)) ?? Array(#"{"error":{"code":"internal","message":"response not encodable"}}"#.utf8)
+        return EndpointAnswer(status: status, headers: headers, body: ByteBuffer(bytes: bytes))
+    }
+
+    /// A handler's value as JSON; one that JSON cannot hold (NaN, invalid UTF-8) is the handler's error.
+    static func json(_ value: LuaValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], handler: String) throws -> EndpointAnswer {
+        var headers = headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        do {
+            return EndpointAnswer(status: status, headers: headers, body: ByteBuffer(bytes: try LuaJSON.encode(value)))
+        } catch {
+            throw ServiceError(.scriptError, "\(handler): the response cannot be sent as JSON: \(error.message)")
+        }
+    }
+
+    /// `{"error":{"code","message"}}` for a service error, as the error middleware answers it.
+    static func error(_ error: ServiceError) -> EndpointAnswer {
+        typealias Errors = ErrorMiddleware<PiCloudRequestContext>
+        return EndpointAnswer(
+            status: Errors.status(for: error.code), headers: [.contentType: "application/json; charset=utf-8"],
+            body: Errors.body(code: error.code.rawValue, message: error.message)
+        )
+    }
+
+    var response: Response { Response(status: status, headers: headers, body: .init(byteBuffer: body)) }
+}
