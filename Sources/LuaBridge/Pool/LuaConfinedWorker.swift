@@ -40,10 +40,14 @@ public final class LuaConfinedWorker: @unchecked Sendable {
         invoke(handler, arguments: LuaArguments(arguments), context: context, limits: limits, completion: completion)
     }
 
-    /// Runs a handler with arguments written onto its stack (see ``LuaArguments``).
-    public func invoke(_ handler: String, arguments: LuaArguments, context: (any Sendable)?, limits: LuaLimits? = nil, completion: @escaping Completion) {
+    /// Runs a handler with arguments written onto its stack (see ``LuaArguments``); `results`,
+    /// when given, reads what it returns off the stack (see ``LuaResultReader``).
+    public func invoke(
+        _ handler: String, arguments: LuaArguments, context: (any Sendable)?, limits: LuaLimits? = nil, results: (any LuaResultReader)? = nil,
+        completion: @escaping Completion
+    ) {
         do {
-            let started = try slot.start(handler, arguments: arguments, context: context, limits: limits ?? slot.configuration.limits)
+            let started = try slot.start(handler, arguments: arguments, context: context, limits: limits ?? slot.configuration.limits, results: results)
             settle(started.conclusion, vm: started.vm, invocation: started.invocation, completion: completion)
         } catch {
             publish()

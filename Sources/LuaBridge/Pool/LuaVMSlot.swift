@@ -38,10 +38,10 @@ struct LuaVMSlot {
 
     /// Starts a handler on the current VM and runs it to its first host call or its end.
     mutating func start(
-        _ handler: String, arguments: LuaArguments, context: (any Sendable)?, limits: LuaLimits
+        _ handler: String, arguments: LuaArguments, context: (any Sendable)?, limits: LuaLimits, results: (any LuaResultReader)? = nil
     ) throws(LuaError) -> (vm: LuaVM, invocation: LuaInvocation, conclusion: Conclusion) {
         let vm = try current()
-        var invocation = try vm.start(handler, arguments: arguments, context: context, limits: limits)
+        var invocation = try vm.start(handler, arguments: arguments, context: context, limits: limits, results: results)
         statistics.invocations += 1
         let step = vm.run(&invocation, arguments: Int32(arguments.count))
         return (vm, invocation, conclude(step, vm: vm, invocation: invocation))

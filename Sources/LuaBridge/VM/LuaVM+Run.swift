@@ -8,6 +8,8 @@ struct LuaInvocation {
     let reference: Int32
     let context: (any Sendable)?
     let limits: LuaLimits
+    /// Reads the results when the handler returns, if given (see ``LuaResultReader``).
+    let results: (any LuaResultReader)?
     let deadline: UInt64
     var budget: Int64
     /// The host call the coroutine waits for, if any.
@@ -26,7 +28,9 @@ enum LuaStep {
 
 extension LuaVM {
     /// Creates the invocation's coroutine with the handler and its arguments on it.
-    func start(_ handler: String, arguments: LuaArguments, context: (any Sendable)?, limits: LuaLimits) throws(LuaError) -> LuaInvocation {
+    func start(
+        _ handler: String, arguments: LuaArguments, context: (any Sendable)?, limits: LuaLimits, results: (any LuaResultReader)? = nil
+    ) throws(LuaError) -> LuaInvocation {
         if handlers[handler] == nil, hasModule(path: handler) { try loadHandler(handler) }
         guard let function = handlers[handler] else {
             throw LuaError(code: .handlerNotFound, message: "no handler '\(handler)' in this deployment")
@@ -49,7 +53,7 @@ extension LuaVM {
             throw LuaError(code: .conversion, message: "handler arguments: \(error)")
         }
         return LuaInvocation(
-            handler: handler, thread: thread, reference: reference, context: context, limits: limits,
+            handler: handler, thread: thread, reference: reference, context: context, limits: limits, results: results,
             deadline: picloud_now_ns() + limits.timeoutNanoseconds, budget: limits.instructions
         )
     }
@@ -83,6 +87,12 @@ extension LuaVM {
         switch status {
         case LUA_OK:
             defer { lua_settop(invocation.thread, 0) }
+            if let reader = invocation.results {
+                let top = lua_gettop(invocation.thread)
+                let view = LuaResults(state: invocation.thread, base: top - results + 1, count: Int(results), maxDepth: configuration.maxValueDepth)
+                if reader.read(view) { return .finished([]) }
+                lua_settop(invocation.thread, top)
+            }
             do {
                 return .finished(try LuaStack(state: invocation.thread, maxDepth: configuration.maxValueDepth).values(count: results))
             } catch {

@@ -108,8 +108,17 @@ extension LuaJSON {
         }
 
         mutating func writeString(_ text: String) {
+            var text = text
+            text.withUTF8 { writeString($0) }
+        }
+
+        /// A string's UTF-8 bytes, quoted and escaped; runs that need no escaping are copied whole.
+        mutating func writeString(_ bytes: UnsafeBufferPointer<UInt8>) {
             out.append(UInt8(ascii: "\""))
-            for byte in text.utf8 {
+            var start = 0
+            for (offset, byte) in bytes.enumerated() where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                if start < offset { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<offset])) }
+                start = offset + 1
                 switch byte {
                 case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
                 case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
@@ -118,13 +127,13 @@ extension LuaJSON {
                 case 0x09: out.append(contentsOf: #"\t"#.utf8)
                 case 0x08: out.append(contentsOf: #"\b"#.utf8)
                 case 0x0C: out.append(contentsOf: #"\f"#.utf8)
-                case 0..<0x20:
+                default:
                     out.append(contentsOf: #"\u00"#.utf8)
                     out.append(hexDigit(byte >> 4))
                     out.append(hexDigit(byte & 0xF))
-                default: out.append(byte)
                 }
             }
+            if start < bytes.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...])) }
             out.append(UInt8(ascii: "\""))
         }
 

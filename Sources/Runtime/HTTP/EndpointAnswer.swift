@@ -149,6 +149,13 @@ struct EndpointAnswer {
         }
     }
 
+    /// An answer with JSON text already encoded.
+    static func json(encoded text: [UInt8], status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> EndpointAnswer {
+        var headers = headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        return EndpointAnswer(status: status, headers: headers, body: ByteBuffer(bytes: text))
+    }
+
     /// `{"error":{"code","message"}}` for a service error, as the error middleware answers it.
     static func error(_ error: ServiceError) -> EndpointAnswer {
         typealias Errors = ErrorMiddleware<PiCloudRequestContext>

@@ -183,10 +183,15 @@ struct EndpointCall {
         let call = self
         let isHead = request.method == "HEAD"
         let finish = NIOLoopBound(done, eventLoop: loop)
-        worker.invoke(endpoint.handler, arguments: arguments, context: invocation) { result in
+        let reader = EndpointAnswerReader(handler: endpoint.handler, head: isHead)
+        worker.invoke(endpoint.handler, arguments: arguments, context: invocation, results: reader) { result in
             call.deployment.finished()
             metrics.requestDuration.record(ContinuousClock.now - started)
-            finish.value(call.answer(result, head: isHead, requestID: requestID, principal: principal, core: core), requestID)
+            if case .success = result, let answer = reader.answer {
+                finish.value(answer, requestID)
+            } else {
+                finish.value(call.answer(result, head: isHead, requestID: requestID, principal: principal, core: core), requestID)
+            }
         }
     }
 
@@ -236,36 +241,60 @@ struct EndpointCall {
         case .string, .bytes:
             return EndpointAnswer(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: ByteBuffer(bytes: value.byteValue ?? []))
         case .object(let fields) where !fields.isEmpty && fields.keys.allSatisfy(isResponseKey):
-            var status = HTTPResponse.Status.ok
-            if let code = fields["status"] {
-                guard let number = code.integerValue, (100...599).contains(number) else {
-                    throw ServiceError(.scriptError, "\(handler): the response status must be an integer from 100 to 599")
-                }
-                status = HTTPResponse.Status(code: Int(number))
-            }
-            var headers = HTTPFields()
-            if case .object(let given)? = fields["headers"] {
-                for (name, headerValue) in given.sorted(by: { $0.key < $1.key }) {
-                    guard let fieldName = HTTPField.Name(name) else { throw ServiceError(.scriptError, "\(handler): '\(name)' is not a valid header name") }
-                    let text = headerValue.stringValue ?? headerValue.integerValue.map(String.init) ?? ""
-                    guard !text.contains("\r"), !text.contains("\n") else { throw ServiceError(.scriptError, "\(handler): header '\(name)' contains a line break") }
-                    headers[fieldName] = text
-                }
-            }
-            if let json = fields["json"], fields["body"] != nil, json != .nil {
-                throw ServiceError(.scriptError, "\(handler): a response has either json or body, not both")
-            }
-            if let json = fields["json"] {
-                return try .json(json, status: status, headers: headers, handler: handler)
-            }
-            if let body = fields["body"] {
-                guard let bytes = body.byteValue else { throw ServiceError(.scriptError, "\(handler): body must be a string") }
-                if headers[.contentType] == nil { headers[.contentType] = "text/plain; charset=utf-8" }
-                return EndpointAnswer(status: status, headers: headers, body: ByteBuffer(bytes: head ? [] : bytes))
-            }
-            return EndpointAnswer(status: status, headers: headers)
+            return try response(
+                ResponseTable(status: fields["status"], headers: fields["headers"], json: fields["json"].map(ResponseTable.JSON.value), body: fields["body"]),
+                handler: handler, head: head
+            )
         default:
             return try .json(value, handler: handler)
+        }
+    }
+
+    /// The fields of a response table, however they were read (converted, or off the stack).
+    struct ResponseTable {
+        var status: LuaValue?
+        var headers: LuaValue?
+        var json: JSON?
+        var body: LuaValue?
+
+        enum JSON {
+            case value(LuaValue)
+            /// Already JSON text (``LuaResults/json(_:)``).
+            case encoded([UInt8])
+        }
+    }
+
+    /// The answer a response table asks for.
+    static func response(_ table: ResponseTable, handler: String, head: Bool) throws -> EndpointAnswer {
+        var status = HTTPResponse.Status.ok
+        if let code = table.status {
+            guard let number = code.integerValue, (100...599).contains(number) else {
+                throw ServiceError(.scriptError, "\(handler): the response status must be an integer from 100 to 599")
+            }
+            status = HTTPResponse.Status(code: Int(number))
+        }
+        var headers = HTTPFields()
+        if case .object(let given)? = table.headers {
+            for (name, headerValue) in given.sorted(by: { $0.key < $1.key }) {
+                guard let fieldName = HTTPField.Name(name) else { throw ServiceError(.scriptError, "\(handler): '\(name)' is not a valid header name") }
+                let text = headerValue.stringValue ?? headerValue.integerValue.map(String.init) ?? ""
+                guard !text.contains("\r"), !text.contains("\n") else { throw ServiceError(.scriptError, "\(handler): header '\(name)' contains a line break") }
+                headers[fieldName] = text
+            }
+        }
+        switch (table.json, table.body) {
+        case (.some, .some):
+            throw ServiceError(.scriptError, "\(handler): a response has either json or body, not both")
+        case (.value(let json)?, nil):
+            return try .json(json, status: status, headers: headers, handler: handler)
+        case (.encoded(let text)?, nil):
+            return .json(encoded: text, status: status, headers: headers)
+        case (nil, let body?):
+            guard let bytes = body.byteValue else { throw ServiceError(.scriptError, "\(handler): body must be a string") }
+            if headers[.contentType] == nil { headers[.contentType] = "text/plain; charset=utf-8" }
+            return EndpointAnswer(status: status, headers: headers, body: ByteBuffer(bytes: head ? [] : bytes))
+        case (nil, nil):
+            return EndpointAnswer(status: status, headers: headers)
         }
     }
 
