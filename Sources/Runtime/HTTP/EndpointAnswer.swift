@@ -130,18 +130,27 @@ struct EndpointAnswer {
         }
     }
 
-    /// A JSON answer (PiCloud's one JSON model, exact about integers and floats).
-    static func json(_ value: LuaValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> EndpointAnswer {
+    /// Only the JSON content type: made once, shared by every answer that sets no other field.
+    private static let jsonOnly: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+
+    /// `headers` with the JSON content type.
+    private static func withJSONType(_ headers: HTTPFields) -> HTTPFields {
+        guard !headers.isEmpty else { return jsonOnly }
         var headers = headers
         headers[.contentType] = "application/json; charset=utf-8"
+        return headers
+    }
+
+    /// A JSON answer (PiCloud's one JSON model, exact about integers and floats).
+    static func json(_ value: LuaValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> EndpointAnswer {
+        let headers = withJSONType(headers)
         let bytes = (try? LuaJSON.encode(value)) ?? Array(#"{"error":{"code":"internal","message":"response not encodable"}}"#.utf8)
         return EndpointAnswer(status: status, headers: headers, body: ByteBuffer(bytes: bytes))
     }
 
     /// A handler's value as JSON; one that JSON cannot hold (NaN, invalid UTF-8) is the handler's error.
     static func json(_ value: LuaValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], handler: String) throws -> EndpointAnswer {
-        var headers = headers
-        headers[.contentType] = "application/json; charset=utf-8"
+        let headers = withJSONType(headers)
         do {
             return EndpointAnswer(status: status, headers: headers, body: ByteBuffer(bytes: try LuaJSON.encode(value)))
         } catch {
@@ -151,8 +160,7 @@ struct EndpointAnswer {
 
     /// An answer with JSON text already encoded.
     static func json(encoded text: [UInt8], status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> EndpointAnswer {
-        var headers = headers
-        headers[.contentType] = "application/json; charset=utf-8"
+        let headers = withJSONType(headers)
         return EndpointAnswer(status: status, headers: headers, body: ByteBuffer(bytes: text))
     }
 
