@@ -300,15 +300,37 @@ void picloud_take_traceback(lua_State *L) {
 
 /* ---- running ---- */
 
+/* A coroutine costs three allocations, a registry slot and, later, its collection: one whose
+ * handler returned is as good as new (lua_resume starts a function pushed on a finished
+ * coroutine afresh), so a few are kept. */
 lua_State *picloud_new_thread(lua_State *L, int *ref) {
-    lua_State *co = lua_newthread(L);
+    picloud_vm *vm = picloud_vm_of(L);
+    lua_State *co;
+    if (vm->spare_count > 0) {
+        vm->spare_count--;
+        co = vm->spare_threads[vm->spare_count];
+        *ref = vm->spare_refs[vm->spare_count];
+    } else {
+        co = lua_newthread(L);
+        *ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
     picloud_set_thread_flags(co, 0);
     picloud_reset_hook(co);
-    *ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return co;
 }
 
 void picloud_release_thread(lua_State *L, int ref) { luaL_unref(L, LUA_REGISTRYINDEX, ref); }
+
+void picloud_recycle_thread(lua_State *L, lua_State *co, int ref) {
+    picloud_vm *vm = picloud_vm_of(L);
+    if (lua_status(co) == LUA_OK && lua_gettop(co) == 0 && vm->spare_count < PICLOUD_SPARE_THREADS) {
+        vm->spare_threads[vm->spare_count] = co;
+        vm->spare_refs[vm->spare_count] = ref;
+        vm->spare_count++;
+        return;
+    }
+    luaL_unref(L, LUA_REGISTRYINDEX, ref);
+}
 
 int picloud_resume(lua_State *L, lua_State *co, int nargs, int *nres) {
     picloud_vm *vm = picloud_vm_of(L);

@@ -30,6 +30,9 @@
 /* Called by every host trampoline: Swift reads the arguments and pushes results (see above). */
 typedef int (*picloud_host_dispatch)(void *host, lua_State *L, int function_id);
 
+/* How many finished coroutines a VM keeps for reuse. */
+#define PICLOUD_SPARE_THREADS 8
+
 /* Per-VM state shared by the allocator, the hook and the trampolines. Swift reads and writes the
  * fields between runs; C reads them while Lua runs. */
 typedef struct picloud_vm {
@@ -58,6 +61,11 @@ typedef struct picloud_vm {
     int chain_yieldable; /* every coroutine between Swift and the running one can yield */
     int print_function;  /* host function id receiving print's line */
     int closing;
+
+    /* coroutines whose handler returned, kept for the next invocations (picloud_recycle_thread) */
+    lua_State *spare_threads[PICLOUD_SPARE_THREADS];
+    int spare_refs[PICLOUD_SPARE_THREADS];
+    int spare_count;
 } picloud_vm;
 
 /* ---- the VM ---- */
@@ -92,9 +100,13 @@ void picloud_free(void *p);
 
 /* ---- running ---- */
 
-/* A new coroutine, anchored in the registry under *ref until picloud_release_thread. */
+/* A coroutine to run a handler on, anchored in the registry under *ref until released or
+ * recycled: a spare one when the VM keeps one, else a new one. */
 lua_State *picloud_new_thread(lua_State *L, int *ref);
 void picloud_release_thread(lua_State *L, int ref);
+/* Keeps a coroutine whose handler returned (status OK, empty stack) for a later
+ * picloud_new_thread, while there is room; releases it otherwise. */
+void picloud_recycle_thread(lua_State *L, lua_State *co, int ref);
 /* Resumes co with the memory cap on; returns the lua_resume status. */
 int picloud_resume(lua_State *L, lua_State *co, int nargs, int *nres);
 /* Closes a dead or suspended coroutine (runs pending __close handlers, limits on). */

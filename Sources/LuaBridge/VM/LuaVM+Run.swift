@@ -156,13 +156,23 @@ extension LuaVM {
     /// Releases the coroutine; a failed one first runs its pending `__close` handlers. One stopped
     /// by a limit does not: it may have died inside the count hook, where hooks are off and a
     /// looping `__close` could not be stopped.
+    ///
+    /// A coroutine whose handler returned is kept for a later invocation (see
+    /// `picloud_recycle_thread`); a failed or stopped one is not.
     func finish(_ invocation: LuaInvocation) {
-        if invocation.killed == PICLOUD_KILL_NONE, lua_status(invocation.thread) != LUA_OK {
+        guard invocation.killed == PICLOUD_KILL_NONE else {
+            picloud_release_thread(state, invocation.reference)
+            return
+        }
+        guard lua_status(invocation.thread) == LUA_OK else {
             enter(budget: invocation.budget, deadline: invocation.deadline, context: invocation.context)
             _ = picloud_reset_thread(invocation.thread)
             _ = leave()
+            picloud_release_thread(state, invocation.reference)
+            return
         }
-        picloud_release_thread(state, invocation.reference)
+        lua_settop(invocation.thread, 0)
+        picloud_recycle_thread(state, invocation.thread, invocation.reference)
     }
 
     /// The error a failed coroutine left on its stack (which stays, for the traceback).
