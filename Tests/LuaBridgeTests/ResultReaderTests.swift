@@ -58,6 +58,7 @@ struct ResultReaderTests {
         "{[1] = 'a', [3] = 'c'}", "{[0] = 'zero'}", "{[-1] = 'minus'}", "{[1.5] = 'float key', x = 1}", "{1, 2, x = 3}",
         "{['a b'] = 1, ['a'] = 2, ['ab'] = 3, ['B'] = 4}", "{list = {}, map = {k = {}}, arr = json.array({})}", "{n = 2^53, f = 1/3}",
         "{['\"'] = '\\\\', ['\\n'] = 'nl'}", "{hello = 'world'}", "{[10] = 1, [2] = 2}",
+        "{'only'}", "{[2] = 'two'}", "{[2.5] = 'float'}", "{['\\t'] = {['']= {}}}",
     ])
     func sameText(_ expression: String) async throws {
         let recorder = Recorder(takes: true)

@@ -160,7 +160,10 @@ extension LuaJSON.Writer {
         guard depth <= limit else { return false }
         let base = lua_gettop(state)
         defer { lua_settop(state, base) }
+        // A table of one field (most response objects) needs no arrays: its key waits in `single`.
+        var single: Key?
         var keys: [Key] = []
+        var count = 0
         var isSequence = true
         var largestKey: Int64 = 0
         guard lua_checkstack(state, 3) != 0 else { return false }
@@ -183,15 +186,38 @@ extension LuaJSON.Writer {
             default:
                 return false
             }
-            keys.append(key)
+            if count == 0 {
+                single = key
+            } else {
+                if let first = single {
+                    keys.append(first)
+                    single = nil
+                }
+                keys.append(key)
+            }
+            count += 1
             // The value stays (below the key, which lua_next takes next): values pile up in order.
             lua_rotate(state, -2, 1)
             guard lua_checkstack(state, 3) != 0 else { return false }
         }
-        let count = keys.count
         let first = base + 1 // the first value's index
         if count == 0 {
             out.append(contentsOf: (picloud_is_array(state, table) != 0 ? "[]" : "{}").utf8)
+            return true
+        }
+        if let key = single {
+            if case .integer(1) = key {
+                out.append(UInt8(ascii: "["))
+                guard write(stackValue: first, state: state, depth: depth, limit: limit) else { return false }
+                out.append(UInt8(ascii: "]"))
+                return true
+            }
+            if case .string(let bytes) = key, bytes.contains(where: { $0 >= 0x80 }) { return false }
+            out.append(UInt8(ascii: "{"))
+            key.withBytes { writeString($0.bindMemory(to: UInt8.self)) }
+            out.append(UInt8(ascii: ":"))
+            guard write(stackValue: first, state: state, depth: depth, limit: limit) else { return false }
+            out.append(UInt8(ascii: "}"))
             return true
         }
         if isSequence && largestKey == Int64(count) {

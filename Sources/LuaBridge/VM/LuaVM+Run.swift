@@ -31,8 +31,12 @@ extension LuaVM {
     func start(
         _ handler: String, arguments: LuaArguments, context: (any Sendable)?, limits: LuaLimits, results: (any LuaResultReader)? = nil
     ) throws(LuaError) -> LuaInvocation {
-        if handlers[handler] == nil, hasModule(path: handler) { try loadHandler(handler) }
-        guard let function = handlers[handler] else {
+        var function = handlers[handler]
+        if function == nil, hasModule(path: handler) {
+            try loadHandler(handler)
+            function = handlers[handler]
+        }
+        guard let function else {
             throw LuaError(code: .handlerNotFound, message: "no handler '\(handler)' in this deployment")
         }
         var reference: Int32 = 0
