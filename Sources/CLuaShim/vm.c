@@ -321,6 +321,27 @@ lua_State *picloud_new_thread(lua_State *L, int *ref) {
 
 void picloud_release_thread(lua_State *L, int ref) { luaL_unref(L, LUA_REGISTRYINDEX, ref); }
 
+void picloud_push_key(lua_State *L, const char *key, size_t len) {
+    picloud_vm *vm = picloud_vm_of(L);
+    size_t start = ((uintptr_t)key >> 3) & (PICLOUD_KEY_CACHE - 1);
+    for (size_t probe = 0; probe < 4; probe++) {
+        size_t slot = (start + probe) & (PICLOUD_KEY_CACHE - 1);
+        if (vm->key_text[slot] == key && vm->key_len[slot] == len) {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, vm->key_ref[slot]);
+            return;
+        }
+        if (vm->key_text[slot] == NULL) {
+            lua_pushlstring(L, key, len);
+            lua_pushvalue(L, -1);
+            vm->key_ref[slot] = luaL_ref(L, LUA_REGISTRYINDEX);
+            vm->key_text[slot] = key;
+            vm->key_len[slot] = len;
+            return;
+        }
+    }
+    lua_pushlstring(L, key, len); /* the neighbourhood is full: not cached */
+}
+
 void picloud_recycle_thread(lua_State *L, lua_State *co, int ref) {
     picloud_vm *vm = picloud_vm_of(L);
     if (lua_status(co) == LUA_OK && lua_gettop(co) == 0 && vm->spare_count < PICLOUD_SPARE_THREADS) {

@@ -32,6 +32,8 @@ typedef int (*picloud_host_dispatch)(void *host, lua_State *L, int function_id);
 
 /* How many finished coroutines a VM keeps for reuse. */
 #define PICLOUD_SPARE_THREADS 8
+/* Slots of a VM's cache of field-name strings (a power of two). */
+#define PICLOUD_KEY_CACHE 64
 
 /* Per-VM state shared by the allocator, the hook and the trampolines. Swift reads and writes the
  * fields between runs; C reads them while Lua runs. */
@@ -66,6 +68,12 @@ typedef struct picloud_vm {
     lua_State *spare_threads[PICLOUD_SPARE_THREADS];
     int spare_refs[PICLOUD_SPARE_THREADS];
     int spare_count;
+
+    /* field names pushed by picloud_push_key: the address of the name's text, and a registry
+     * reference to its Lua string */
+    const char *key_text[PICLOUD_KEY_CACHE];
+    size_t key_len[PICLOUD_KEY_CACHE];
+    int key_ref[PICLOUD_KEY_CACHE];
 } picloud_vm;
 
 /* ---- the VM ---- */
@@ -104,6 +112,10 @@ void picloud_free(void *p);
  * recycled: a spare one when the VM keeps one, else a new one. */
 lua_State *picloud_new_thread(lua_State *L, int *ref);
 void picloud_release_thread(lua_State *L, int ref);
+/* Pushes the string `key` (len bytes), which must be immutable text that outlives the VM (a
+ * string literal): the VM keeps the Lua string of each such address it has seen, so pushing it
+ * again neither hashes nor compares its bytes. Needs two free stack slots. */
+void picloud_push_key(lua_State *L, const char *key, size_t len);
 /* Keeps a coroutine whose handler returned (status OK, empty stack) for a later
  * picloud_new_thread, while there is room; releases it otherwise. */
 void picloud_recycle_thread(lua_State *L, lua_State *co, int ref);

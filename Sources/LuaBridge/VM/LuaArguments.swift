@@ -47,36 +47,45 @@ public struct LuaArgumentWriter {
         try body()
     }
 
-    /// Sets `key` of the table ``table(fields:_:)`` is filling to a value.
-    public func field(_ key: String, _ value: LuaValue) throws(LuaConversionError) {
+    /// Sets `key` of the table ``table(fields:_:)`` is filling to a value. Field names given as
+    /// literals are pushed from the VM's cache of names (`picloud_push_key`).
+    public func field(_ key: StaticString, _ value: LuaValue) throws(LuaConversionError) {
         guard lua_checkstack(state, 4) != 0 else { throw LuaConversionError("Lua stack exhausted") }
-        stack.pushString(key)
+        stack.pushKey(key)
         try stack.push(value)
         lua_rawset(state, -3)
     }
 
     /// Sets `key` to a string.
-    public func field(_ key: String, string: String) throws(LuaConversionError) {
+    public func field(_ key: StaticString, string: String) throws(LuaConversionError) {
         guard lua_checkstack(state, 4) != 0 else { throw LuaConversionError("Lua stack exhausted") }
-        stack.pushString(key)
+        stack.pushKey(key)
         stack.pushString(string)
         lua_rawset(state, -3)
     }
 
     /// Sets `key` to a string of bytes (any bytes: Lua strings hold them).
-    public func field(_ key: String, bytes: [UInt8]) throws(LuaConversionError) {
+    public func field(_ key: StaticString, bytes: [UInt8]) throws(LuaConversionError) {
         guard lua_checkstack(state, 4) != 0 else { throw LuaConversionError("Lua stack exhausted") }
-        stack.pushString(key)
+        stack.pushKey(key)
         stack.pushBytes(bytes)
         lua_rawset(state, -3)
     }
 
     /// Sets `key` to a new table with room for `fields` named fields, filled by `body`.
-    public func field(_ key: String, tableOf fields: Int, _ body: () throws(LuaConversionError) -> Void) throws(LuaConversionError) {
+    public func field(_ key: StaticString, tableOf fields: Int, _ body: () throws(LuaConversionError) -> Void) throws(LuaConversionError) {
         guard lua_checkstack(state, 4) != 0 else { throw LuaConversionError("Lua stack exhausted") }
-        stack.pushString(key)
+        stack.pushKey(key)
         lua_createtable(state, 0, Int32(clamping: fields))
         try body()
+        lua_rawset(state, -3)
+    }
+
+    /// Sets the field `name` (a name known only at run time: a header, a query parameter) to a string.
+    public func field(named name: String, string: String) throws(LuaConversionError) {
+        guard lua_checkstack(state, 4) != 0 else { throw LuaConversionError("Lua stack exhausted") }
+        stack.pushString(name)
+        stack.pushString(string)
         lua_rawset(state, -3)
     }
 }

@@ -47,6 +47,15 @@ struct LuaStack {
         }
     }
 
+    /// Pushes a field name given as a literal, from the VM's cache of names.
+    func pushKey(_ key: StaticString) {
+        guard key.hasPointerRepresentation else {
+            pushString(key.description)
+            return
+        }
+        key.utf8Start.withMemoryRebound(to: CChar.self, capacity: key.utf8CodeUnitCount) { picloud_push_key(state, $0, key.utf8CodeUnitCount) }
+    }
+
     func pushBytes(_ bytes: [UInt8]) {
         bytes.withUnsafeBufferPointer { buffer in
             if let base = buffer.baseAddress {

@@ -93,14 +93,14 @@ struct EndpointCall {
                 try writer.field("method", string: method)
                 try writer.field("path", string: path)
                 try writer.field("params", tableOf: parameters.count) { () throws(LuaConversionError) in
-                    for (name, value) in parameters { try writer.field(name, string: value) }
+                    for (name, value) in parameters { try writer.field(named: name, string: value) }
                 }
                 // Set in order, so that the last of repeated names wins.
                 try writer.field("query", tableOf: query.count) { () throws(LuaConversionError) in
-                    for (name, value) in query { try writer.field(name, string: value) }
+                    for (name, value) in query { try writer.field(named: name, string: value) }
                 }
                 try writer.field("headers", tableOf: headers.count) { () throws(LuaConversionError) in
-                    for (name, value) in headers { try writer.field(name, string: value) }
+                    for (name, value) in headers { try writer.field(named: name, string: value) }
                 }
                 try writer.field("body", bytes: body)
                 if decoded != .nil { try writer.field("json", decoded) }

@@ -18,7 +18,7 @@ struct InvocationContext: Sendable {
     /// The `ctx` table handlers receive.
     var luaValue: LuaValue {
         var fields: [String: LuaValue] = [:]
-        forEachField { name, value in fields[name] = value }
+        forEachField { name, value in fields[name.description] = value }
         return .object(fields)
     }
 
@@ -30,7 +30,7 @@ struct InvocationContext: Sendable {
     }
 
     /// The fields of `ctx`, for both of its forms.
-    private func forEachField<Failure: Error>(_ body: (String, LuaValue) throws(Failure) -> Void) throws(Failure) {
+    private func forEachField<Failure: Error>(_ body: (StaticString, LuaValue) throws(Failure) -> Void) throws(Failure) {
         try body("app", .string(app))
         try body("request_id", .string(requestID))
         try body("attempt", .integer(Int64(attempt)))
