@@ -111,6 +111,10 @@ struct EndpointCall {
 
     /// Header fields with repeated names joined into one, `a, b`, where the first stood.
     static func joined(_ fields: [(name: String, value: String)]) -> [(name: String, value: String)] {
+        // Most requests repeat no name: then the fields are the answer as they are (no copy).
+        if fields.count <= 32, !fields.indices.contains(where: { index in fields[..<index].contains { $0.name == fields[index].name } }) {
+            return fields
+        }
         var result: [(name: String, value: String)] = []
         result.reserveCapacity(fields.count)
         // A few fields: look back. Many (the router's path takes any number): index by name.
