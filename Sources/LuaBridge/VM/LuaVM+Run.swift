@@ -10,6 +10,8 @@ struct LuaInvocation {
     let limits: LuaLimits
     /// Reads the results when the handler returns, if given (see ``LuaResultReader``).
     let results: (any LuaResultReader)?
+    /// When it started (`picloud_now_ns`).
+    let started: UInt64
     let deadline: UInt64
     var budget: Int64
     /// The host call the coroutine waits for, if any.
@@ -56,17 +58,19 @@ extension LuaVM {
             picloud_release_thread(state, reference)
             throw LuaError(code: .conversion, message: "handler arguments: \(error)")
         }
+        let now = picloud_now_ns()
         return LuaInvocation(
             handler: handler, thread: thread, reference: reference, context: context, limits: limits, results: results,
-            deadline: picloud_now_ns() + limits.timeoutNanoseconds, budget: limits.instructions
+            started: now, deadline: now + limits.timeoutNanoseconds, budget: limits.instructions
         )
     }
 
-    /// Resumes the coroutine with `arguments` values on its stack.
-    func run(_ invocation: inout LuaInvocation, arguments: Int32) -> LuaStep {
+    /// Resumes the coroutine with `arguments` values on its stack; `now` is the time if the caller
+    /// has just read it (`picloud_now_ns`).
+    func run(_ invocation: inout LuaInvocation, arguments: Int32, now: UInt64? = nil) -> LuaStep {
         enter(budget: invocation.budget, deadline: invocation.deadline, context: invocation.context)
         let slice = configuration.timeSliceNanoseconds
-        shim.pointee.slice_end_ns = slice == 0 ? 0 : picloud_now_ns() &+ slice
+        shim.pointee.slice_end_ns = slice == 0 ? 0 : (now ?? picloud_now_ns()) &+ slice
         var results: Int32 = 0
         let status = picloud_resume(state, invocation.thread, arguments, &results)
         shim.pointee.slice_end_ns = 0

@@ -137,9 +137,10 @@ struct EndpointCall {
     /// `loop` keeps for the app. `done` gets the answer and the request's id on `loop` —
     /// synchronously when the handler waits for nothing.
     func run(_ request: EndpointRequest, core: PiCloudCore, loop: any EventLoop, done: @escaping (EndpointAnswer, String) -> Void) {
-        let requestID = Identifiers.requestID()
+        let now = Clock.now()
+        let requestID = Identifiers.requestID(at: now)
         guard let authorization = request.authorization else {
-            run(request, principal: nil, presentedCredentials: false, requestID: requestID, core: core, loop: loop, done: done)
+            run(request, principal: nil, presentedCredentials: false, requestID: requestID, now: now, core: core, loop: loop, done: done)
             return
         }
         let keys = core.services.keys
@@ -149,7 +150,7 @@ struct EndpointCall {
             do {
                 let principal = try await AuthenticationMiddleware.authenticate(authorization: authorization, keys: keys)
                 loop.execute {
-                    call.run(request, principal: principal, presentedCredentials: true, requestID: requestID, core: core, loop: loop, done: bound.value)
+                    call.run(request, principal: principal, presentedCredentials: true, requestID: requestID, now: Clock.now(), core: core, loop: loop, done: bound.value)
                 }
             } catch {
                 let failure = error as? ServiceError ?? ServiceError(.internal, "internal error", underlying: error)
@@ -160,10 +161,10 @@ struct EndpointCall {
     }
 
     private func run(
-        _ request: EndpointRequest, principal: Principal?, presentedCredentials: Bool, requestID: String, core: PiCloudCore, loop: any EventLoop,
-        done: @escaping (EndpointAnswer, String) -> Void
+        _ request: EndpointRequest, principal: Principal?, presentedCredentials: Bool, requestID: String, now: Milliseconds, core: PiCloudCore,
+        loop: any EventLoop, done: @escaping (EndpointAnswer, String) -> Void
     ) {
-        let invocation = invocationContext(requestID: requestID, principal: principal)
+        let invocation = invocationContext(requestID: requestID, principal: principal, now: now)
         let arguments: LuaArguments
         do {
             if endpoint.auth == .key {
@@ -199,12 +200,12 @@ struct EndpointCall {
         }
     }
 
-    /// The `ctx` of the invocation, its deadline from the pool's time limit.
-    func invocationContext(requestID: String, principal: Principal?) -> InvocationContext {
+    /// The `ctx` of the invocation, its deadline the pool's time limit after `now`.
+    func invocationContext(requestID: String, principal: Principal?, now: Milliseconds = Clock.now()) -> InvocationContext {
         let timeout = deployment.pool.configuration.limits.timeout.components
         return InvocationContext(
             app: deployment.app, requestID: requestID, principal: principal,
-            deadline: Date().timeIntervalSince1970 + Double(timeout.seconds) + Double(timeout.attoseconds) / 1e18
+            deadline: Double(now) / 1000 + Double(timeout.seconds) + Double(timeout.attoseconds) / 1e18
         )
     }
 
