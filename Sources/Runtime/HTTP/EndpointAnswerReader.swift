@@ -1,5 +1,8 @@
 import HTTPTypes
 import LuaBridge
+import NIOCore
+import Prometheus
+import Services
 
 /// Makes an endpoint's answer straight from what its handler returned, on the handler's stack
 /// (see ``LuaResultReader``): no `LuaValue` tree for the result and its `json` table is built
@@ -9,7 +12,7 @@ import LuaBridge
 /// string, nothing) when they make a good answer. A value that leads to an error (a bad status, a
 /// value JSON cannot hold, a function), and more than one result, it leaves to the usual
 /// conversion and ``EndpointCall/answer(from:handler:head:)``, so that errors read as before.
-final class EndpointAnswerReader: LuaResultReader, @unchecked Sendable {
+class EndpointAnswerReader: LuaResultReader, @unchecked Sendable {
     let handler: String
     let head: Bool
     /// The answer, once the reader took the results. Written on the VM's thread before the
@@ -55,6 +58,42 @@ final class EndpointAnswerReader: LuaResultReader, @unchecked Sendable {
             return results.json(0).map { .json(encoded: $0) }
         case .other:
             return nil
+        }
+    }
+}
+
+/// An endpoint call whose handler runs on a loop's VM: its answer is read off the stack when the
+/// handler returns, and ``finish(_:)`` ends the call (the app's count, the duration, the answer
+/// handed to the connection). One object instead of a reader and a completion's captures.
+final class PendingEndpointCall: EndpointAnswerReader, @unchecked Sendable {
+    let call: EndpointCall
+    let requestID: String
+    let principal: Principal?
+    let core: PiCloudCore
+    let started: ContinuousClock.Instant
+    let done: NIOLoopBound<(EndpointAnswer, String) -> Void>
+
+    init(
+        call: EndpointCall, head: Bool, requestID: String, principal: Principal?, core: PiCloudCore, started: ContinuousClock.Instant,
+        done: NIOLoopBound<(EndpointAnswer, String) -> Void>
+    ) {
+        self.call = call
+        self.requestID = requestID
+        self.principal = principal
+        self.core = core
+        self.started = started
+        self.done = done
+        super.init(handler: call.endpoint.handler, head: head)
+    }
+
+    /// The handler's outcome, on the loop: its answer as read, or made from its converted results or its failure.
+    func finish(_ result: Result<[LuaValue], LuaError>) {
+        call.deployment.finished()
+        core.metrics.requestDuration.record(ContinuousClock.now - started)
+        if case .success = result, let answer {
+            done.value(answer, requestID)
+        } else {
+            done.value(call.answer(result, head: head, requestID: requestID, principal: principal, core: core), requestID)
         }
     }
 }

@@ -179,25 +179,17 @@ struct EndpointCall {
             done(Self.busy(app: deployment.app), requestID)
             return
         }
-        let metrics = core.metrics
-        metrics.requests.increment()
+        core.metrics.requests.increment()
         let started = ContinuousClock.now
         let worker = deployment.pool.existingConfinedWorker(for: ObjectIdentifier(loop)) ?? deployment.pool.confinedWorker(
             for: ObjectIdentifier(loop), schedule: { loop.execute($0) }, pause: { SliceRounds.on(loop).enqueue($0) }, executor: LoopTaskExecutor.on(loop)
         )
-        let call = self
-        let isHead = request.method == "HEAD"
-        let finish = NIOLoopBound(done, eventLoop: loop)
-        let reader = EndpointAnswerReader(handler: endpoint.handler, head: isHead)
-        worker.invoke(endpoint.handler, arguments: arguments, context: invocation, results: reader) { result in
-            call.deployment.finished()
-            metrics.requestDuration.record(ContinuousClock.now - started)
-            if case .success = result, let answer = reader.answer {
-                finish.value(answer, requestID)
-            } else {
-                finish.value(call.answer(result, head: isHead, requestID: requestID, principal: principal, core: core), requestID)
-            }
-        }
+        let pending = PendingEndpointCall(
+            call: self, head: request.method == "HEAD", requestID: requestID, principal: principal, core: core, started: started,
+            done: NIOLoopBound(done, eventLoop: loop)
+        )
+        // The completion holds only `pending`: no context to allocate, nothing else to retain.
+        worker.invoke(endpoint.handler, arguments: arguments, context: invocation, results: pending) { pending.finish($0) }
     }
 
     /// The `ctx` of the invocation, its deadline the pool's time limit after `now`.
