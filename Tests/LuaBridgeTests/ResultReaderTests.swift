@@ -81,7 +81,7 @@ struct ResultReaderTests {
 
     @Test("random tables: whatever is written off the stack is what the usual way writes (2,000 tables)")
     func randomTables() async throws {
-        var generator = SplitMix(seed: 0x5eed)
+        var generator = TableSource(seed: 0x5eed)
         var written = 0
         for round in 0..<2_000 {
             let expression = generator.table(depth: 0)
@@ -131,18 +131,12 @@ struct ResultReaderTests {
     }
 }
 
-/// A small seeded generator of Lua table constructors with all kinds of keys and values.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
+/// Lua table constructors with all kinds of keys and values, from a seeded generator.
+private struct TableSource {
+    var random: SplitMix64
+    init(seed: UInt64) { random = SplitMix64(seed: seed) }
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { random.next() }
 
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 
