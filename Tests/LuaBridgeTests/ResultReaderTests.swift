@@ -72,6 +72,8 @@ struct ResultReaderTests {
         "0/0", "1/0", "-1/0", "{x = 0/0}", "string.len", "{f = string.len}", "'\\255 invalid'", "{['\\255'] = 1}", "coroutine.running()",
         "{['ü'] = 1}", "{[1] = 'int', ['1'] = 'text', x = 0}", "{[1.5] = 'float', ['1.5'] = 'text'}",
         "(function() local t = {} t.self = t return t end)()", "(function() local t = {} for i = 1, 200 do t = {t} end return t end)()",
+        // Walked down to the depth limit along every path, these would never end.
+        "(function() local t = {} t.a = t t.b = t t.c = t return t end)()", "(function() local t = {} t[1] = t t[2] = t return {x = {t}} end)()",
     ])
     func declines(_ expression: String) async throws {
         let recorder = Recorder(takes: true)

@@ -70,6 +70,7 @@ struct EndpointAnswerReaderTests {
         "{ status = 99 }", "{ status = 'ok' }", "{ status = 200.5 }", "{ json = 1, body = 'x' }", "{ body = 1 }", "{ body = {} }",
         "{ headers = { ['bad name'] = 'x' } }", "{ headers = { X = 'a\\r\\nb' } }", "{ json = 0/0 }", "{ json = { f = string.len } }",
         "{ json = { ['ü'] = 1 } }", "0/0", "string.len", "1, 2", "{ json = { [1] = 'a', ['1'] = 'b' } }",
+        "(function() local t = {} t.a = t t.b = t return { json = t } end)()",
     ])
     func leaves(_ returned: String) async throws {
         let (read, _) = try await Self.answers(returned)

@@ -599,8 +599,10 @@ struct RealtimeTests {
             let closed = await lobby.nextEvent()
             #expect(closed?.event == "closed")
             #expect(closed?.json["reason"] as? String == "topic_deleted")
-            let logs = try await server.request(.GET, "/admin/apps/rt/logs?level=warn").text
-            #expect(logs.contains("external_subscribable in picloud.toml differs"))
+            // App log lines are stored when their buffer is flushed: wait for it.
+            try await Self.eventually("the deploy's warning in the app's log") {
+                try await server.request(.GET, "/admin/apps/rt/logs?level=warn").text.contains("external_subscribable in picloud.toml differs")
+            }
             // A publish on a topic no longer registered still feeds triggers but keeps no history.
             let ids = try await Self.publish(server, "room:lobby")
             #expect(ids.first?.hasPrefix("evt_") == true)
@@ -622,7 +624,7 @@ struct RealtimeTests {
             #expect(notFound.lowerBound < ok.lowerBound)
             #expect(refused.contains("\"status\":\"ok\""))
             // An ordinary request, then a subscription behind it: both answered, the stream last.
-            let streamed = try await rawExchange(port: server.port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /apps/rt/realtime/room%3Alobby HTTP/1.1\r\nHost: x\r\n\r\n", timeout: .seconds(8))
+            let streamed = try await rawExchange(port: server.port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /apps/rt/realtime/room%3Alobby HTTP/1.1\r\nHost: x\r\n\r\n", timeout: .seconds(20))
             let health = try #require(streamed.range(of: "\"status\":\"ok\""), "\(streamed)")
             let stream = try #require(streamed.range(of: "text/event-stream"), "\(streamed)")
             #expect(health.lowerBound < stream.lowerBound)

@@ -80,9 +80,14 @@ public struct LuaResults {
         let top = lua_gettop(state)
         defer { lua_settop(state, top) }
         // Nesting within both limits: the conversion's (tables counted from 1) and the encoder's.
-        let limit = min(maxDepth, LuaJSON.defaultMaxDepth - 1)
-        guard writer.write(stackValue: index, state: state, depth: 0, limit: limit) else { return nil }
-        return writer.out
+        let limit = max(1, min(maxDepth, LuaJSON.defaultMaxDepth - 1))
+        // The tables being written, outermost first: a table inside itself is a cycle, left to the
+        // conversion (which rejects it) instead of being walked down to the depth limit along
+        // every path, which for a table referring to itself twice would never end.
+        let written = withUnsafeTemporaryAllocation(of: UnsafeRawPointer?.self, capacity: limit) { path in
+            writer.write(stackValue: index, state: state, depth: 0, limit: limit, path: path)
+        }
+        return written ? writer.out : nil
     }
 
     /// When the value at `position` is a table with at least one field, all named by strings in
@@ -122,7 +127,9 @@ extension LuaJSON.Writer {
     /// Writes the value at stack `index` as ``write(_:depth:)`` would write its conversion
     /// (``LuaStack/value(at:)``); false when it cannot, or leaves it to the usual way (see
     /// ``LuaResults/json(_:)``). Tables are read raw; `depth` counts the tables around this one.
-    mutating func write(stackValue index: Int32, state: OpaquePointer, depth: Int, limit: Int) -> Bool {
+    mutating func write(
+        stackValue index: Int32, state: OpaquePointer, depth: Int, limit: Int, path: UnsafeMutableBufferPointer<UnsafeRawPointer?>
+    ) -> Bool {
         switch lua_type(state, index) {
         case LUA_TNIL:
             out.append(contentsOf: "null".utf8)
@@ -146,7 +153,7 @@ extension LuaJSON.Writer {
             guard Self.isUTF8(bytes) else { return false }
             writeString(bytes)
         case LUA_TTABLE:
-            return writeTable(at: lua_absindex(state, index), state: state, depth: depth + 1, limit: limit)
+            return writeTable(at: lua_absindex(state, index), state: state, depth: depth + 1, limit: limit, path: path)
         default:
             return false
         }
@@ -156,8 +163,13 @@ extension LuaJSON.Writer {
     /// A table: an array when its keys are exactly 1...n, else an object with sorted keys, as
     /// ``LuaStack`` converts and ``write(_:depth:)`` writes it. Its values are gathered on the
     /// stack in the order `lua_next` gives them, then written in the output's order.
-    private mutating func writeTable(at table: Int32, state: OpaquePointer, depth: Int, limit: Int) -> Bool {
-        guard depth <= limit else { return false }
+    private mutating func writeTable(
+        at table: Int32, state: OpaquePointer, depth: Int, limit: Int, path: UnsafeMutableBufferPointer<UnsafeRawPointer?>
+    ) -> Bool {
+        guard depth <= limit, let pointer = lua_topointer(state, table) else { return false }
+        // path[0..<depth - 1] holds the tables around this one.
+        guard !path[0..<(depth - 1)].contains(pointer) else { return false }
+        path[depth - 1] = pointer
         let base = lua_gettop(state)
         defer { lua_settop(state, base) }
         // A table of one field (most response objects) needs no arrays: its key waits in `single`.
@@ -208,7 +220,7 @@ extension LuaJSON.Writer {
         if let key = single {
             if case .integer(1) = key {
                 out.append(UInt8(ascii: "["))
-                guard write(stackValue: first, state: state, depth: depth, limit: limit) else { return false }
+                guard write(stackValue: first, state: state, depth: depth, limit: limit, path: path) else { return false }
                 out.append(UInt8(ascii: "]"))
                 return true
             }
@@ -216,7 +228,7 @@ extension LuaJSON.Writer {
             out.append(UInt8(ascii: "{"))
             key.withBytes { writeString($0.bindMemory(to: UInt8.self)) }
             out.append(UInt8(ascii: ":"))
-            guard write(stackValue: first, state: state, depth: depth, limit: limit) else { return false }
+            guard write(stackValue: first, state: state, depth: depth, limit: limit, path: path) else { return false }
             out.append(UInt8(ascii: "}"))
             return true
         }
@@ -230,7 +242,7 @@ extension LuaJSON.Writer {
             out.append(UInt8(ascii: "["))
             for (offset, index) in order.enumerated() {
                 if offset > 0 { out.append(UInt8(ascii: ",")) }
-                guard write(stackValue: index, state: state, depth: depth, limit: limit) else { return false }
+                guard write(stackValue: index, state: state, depth: depth, limit: limit, path: path) else { return false }
             }
             out.append(UInt8(ascii: "]"))
             return true
@@ -259,7 +271,7 @@ extension LuaJSON.Writer {
             }
             field.key.withBytes { writeString($0.bindMemory(to: UInt8.self)) }
             out.append(UInt8(ascii: ":"))
-            guard write(stackValue: field.index, state: state, depth: depth, limit: limit) else { return false }
+            guard write(stackValue: field.index, state: state, depth: depth, limit: limit, path: path) else { return false }
         }
         out.append(UInt8(ascii: "}"))
         return true
