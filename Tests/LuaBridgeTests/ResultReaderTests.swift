@@ -33,7 +33,8 @@ private final class Recorder: LuaResultReader, @unchecked Sendable {
 
 /// Runs `body` on a confined worker with `reader`.
 private func read(_ body: String, with reader: Recorder) async throws -> Result<[LuaValue], LuaError> {
-    let pool = try makePool(body)
+    // A smaller budget of copied values than the default, for the shared tables below.
+    let pool = try makePool(body, configuration: LuaPoolConfiguration(size: 1, maxCopiedValues: 100_000))
     let queue = DispatchQueue(label: "result-reader-test")
     let worker = pool.confinedWorker(for: ObjectIdentifier(queue), schedule: { queue.async(execute: $0) })
     return await withCheckedContinuation { continuation in
@@ -59,6 +60,7 @@ struct ResultReaderTests {
         "{['a b'] = 1, ['a'] = 2, ['ab'] = 3, ['B'] = 4}", "{list = {}, map = {k = {}}, arr = json.array({})}", "{n = 2^53, f = 1/3}",
         "{['\"'] = '\\\\', ['\\n'] = 'nl'}", "{hello = 'world'}", "{[10] = 1, [2] = 2}",
         "{'only'}", "{[2] = 'two'}", "{[2.5] = 'float'}", "{['\\t'] = {['']= {}}}",
+        "(function() local t = {1} for i = 1, 6 do t = {a = t, b = t} end return t end)()",
     ])
     func sameText(_ expression: String) async throws {
         let recorder = Recorder(takes: true)
@@ -74,11 +76,24 @@ struct ResultReaderTests {
         "(function() local t = {} t.self = t return t end)()", "(function() local t = {} for i = 1, 200 do t = {t} end return t end)()",
         // Walked down to the depth limit along every path, these would never end.
         "(function() local t = {} t.a = t t.b = t t.c = t return t end)()", "(function() local t = {} t[1] = t t[2] = t return {x = {t}} end)()",
+        // Not a cycle, but 2^40 copies of a shared table: left once the text passes 4 MiB.
+        "(function() local t = {} for i = 1, 40 do t = {a = t, b = t} end return t end)()",
     ])
     func declines(_ expression: String) async throws {
         let recorder = Recorder(takes: true)
         _ = try await read("return \(expression)", with: recorder)
         #expect(recorder.json == nil)
+    }
+
+    @Test("up to 10,000 tables are written off the stack; more are left to the usual way")
+    func tableBudget() async throws {
+        for (count, written) in [(9_999, true), (10_000, false)] {
+            let recorder = Recorder(takes: true)
+            _ = try await read("local t = {} for i = 1, \(count) do t[i] = {} end return t", with: recorder)
+            #expect((recorder.json != nil) == written, "\(count) tables in a list")
+            let expected = try #require(expectedJSON(recorder))
+            if let json = recorder.json { #expect(json == expected) }
+        }
     }
 
     @Test("random tables: whatever is written off the stack is what the usual way writes (2,000 tables)")

@@ -60,6 +60,37 @@ struct ValueTests {
         #expect(values == [["a": [1], "b": [1]]])
     }
 
+    @Test("tables shared by many fields are copied for each, up to the pool's budget of copied values")
+    func sharedTablesBudget() async throws {
+        let configuration = LuaPoolConfiguration(size: 1, maxCopiedValues: 5_000)
+        // Ten levels, each referring twice to the next: 2^10 copies of the innermost table.
+        let values = try await run("local t = {1} for i = 1, 10 do t = {a = t, b = t} end return t", configuration: configuration)
+        var expected: LuaValue = [1]
+        for _ in 0..<10 { expected = .object(["a": expected, "b": expected]) }
+        #expect(values == [expected])
+        // Forty levels would be 2^40 values: refused (before the budget, this never returned).
+        let deep = "local t = {} for i = 1, 40 do t = {a = t, b = t} end"
+        let pool = try makePool("\(deep) return t", configuration: configuration)
+        let error = try await failure("", in: pool)
+        #expect(error.code == .conversion)
+        #expect(error.message.contains("more than 5000 values"), "\(error.message)")
+        // The same walk reads host functions' arguments.
+        let encode = try await failure("", in: try makePool("\(deep) return json.encode(t)", configuration: configuration))
+        #expect(encode.message.contains("more than 5000 values"), "\(encode.message)")
+        #expect(LuaPoolConfiguration().maxCopiedValues == 1_000_000)
+    }
+
+    @Test("a large table reached once is not limited by the copy budget")
+    func largeUnsharedTable() async throws {
+        let values = try await run("local t = {} for i = 1, 1500000 do t[i] = i end return t")
+        guard case .array(let items) = try #require(values.first) else {
+            Issue.record("not an array: \(values)")
+            return
+        }
+        #expect(items.count == 1_500_000)
+        #expect(items.last == .integer(1_500_000))
+    }
+
     @Test("random values round-trip through Lua and through JSON", arguments: 0..<8)
     func propertyRoundTrip(seed: UInt64) async throws {
         var generator = SplitMix64(seed: seed)

@@ -13,7 +13,7 @@ struct EndpointAnswerReaderTests {
     /// The reader's answer (nil when it left the results), and the usual way's answer.
     static func answers(_ returned: String, head: Bool = false) async throws -> (read: EndpointAnswer?, usual: EndpointAnswer) {
         let program = try LuaProgram(files: ["h.lua": "return function() return \(returned) end"], handlers: ["h.lua"])
-        let pool = LuaPool(program: program)
+        let pool = LuaPool(program: program, configuration: LuaPoolConfiguration(maxCopiedValues: 100_000))
         let queue = DispatchQueue(label: "answer-reader-test")
         let worker = pool.confinedWorker(for: ObjectIdentifier(queue), schedule: { queue.async(execute: $0) })
         let reader = EndpointAnswerReader(handler: "h.lua", head: head)
@@ -71,6 +71,7 @@ struct EndpointAnswerReaderTests {
         "{ headers = { ['bad name'] = 'x' } }", "{ headers = { X = 'a\\r\\nb' } }", "{ json = 0/0 }", "{ json = { f = string.len } }",
         "{ json = { ['ü'] = 1 } }", "0/0", "string.len", "1, 2", "{ json = { [1] = 'a', ['1'] = 'b' } }",
         "(function() local t = {} t.a = t t.b = t return { json = t } end)()",
+        "(function() local t = {} for i = 1, 40 do t = {a = t, b = t} end return { json = t } end)()",
     ])
     func leaves(_ returned: String) async throws {
         let (read, _) = try await Self.answers(returned)

@@ -16,9 +16,9 @@ public struct LuaHostCall {
     /// module's top-level code, where Lua cannot yield.
     public let canSuspend: Bool
 
-    init(state: OpaquePointer, maxDepth: Int, name: String, context: (any Sendable)?) {
-        self.state = state
-        self.stack = LuaStack(state: state, maxDepth: maxDepth)
+    init(stack: LuaStack, name: String, context: (any Sendable)?) {
+        self.state = stack.state
+        self.stack = stack
         self.name = name
         self.context = context
         self.canSuspend = picloud_can_suspend(state) != 0

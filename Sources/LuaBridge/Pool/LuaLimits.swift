@@ -42,6 +42,10 @@ public struct LuaPoolConfiguration: Sendable, Hashable {
     public var patternStepLimit: Int64
     /// Nesting depth of values crossing between Lua and Swift (default 128).
     public var maxValueDepth: Int
+    /// Values one conversion out of Lua may copy from tables it has converted before (default one
+    /// million). Swift values are trees, so a table that several fields refer to is copied for each;
+    /// tables that each refer twice to the next would otherwise grow without bound.
+    public var maxCopiedValues: Int
     /// Instructions between two checks of the budget and the deadline.
     public var hookInterval: Int
     /// How long an invocation runs Lua code before it is paused to let other work on its thread
@@ -56,6 +60,7 @@ public struct LuaPoolConfiguration: Sendable, Hashable {
         limits: LuaLimits = .default,
         patternStepLimit: Int64 = 10_000_000,
         maxValueDepth: Int = LuaJSON.defaultMaxDepth,
+        maxCopiedValues: Int = 1_000_000,
         hookInterval: Int = 1000,
         timeSlice: Duration = .milliseconds(2)
     ) {
@@ -65,6 +70,7 @@ public struct LuaPoolConfiguration: Sendable, Hashable {
         self.limits = limits
         self.patternStepLimit = patternStepLimit
         self.maxValueDepth = maxValueDepth
+        self.maxCopiedValues = max(0, maxCopiedValues)
         self.hookInterval = max(1, hookInterval)
         self.timeSlice = max(.zero, timeSlice)
     }

@@ -27,23 +27,22 @@ public protocol LuaResultReader: AnyObject, Sendable {
 /// object: tables are read raw, field names are compared in place, and stack space is checked
 /// before anything is pushed.
 public struct LuaResults {
-    let state: OpaquePointer
+    let stack: LuaStack
+    var state: OpaquePointer { stack.state }
     /// The stack index of the first value.
     let base: Int32
     /// How many values.
     public let count: Int
-    let maxDepth: Int
 
     /// What kind of value a position holds.
     public enum Kind: Sendable {
         case none, `nil`, boolean, number, string, table, null, other
     }
 
-    init(state: OpaquePointer, base: Int32, count: Int, maxDepth: Int) {
-        self.state = state
+    init(stack: LuaStack, base: Int32, count: Int) {
+        self.stack = stack
         self.base = base
         self.count = count
-        self.maxDepth = maxDepth
     }
 
     private func index(_ position: Int) -> Int32? {
@@ -67,25 +66,23 @@ public struct LuaResults {
     /// The value at `position`, converted as results usually are (nil past the last).
     public func value(_ position: Int) throws(LuaConversionError) -> LuaValue {
         guard let index = index(position) else { return .nil }
-        return try LuaStack(state: state, maxDepth: maxDepth).value(at: index)
+        return try stack.value(at: index)
     }
 
     /// The value at `position` as JSON text: exactly what `LuaJSON.encode` gives for
     /// ``value(_:)``, written without converting it first. Nil when that would fail (a value JSON
     /// cannot hold, one that cannot leave Lua) and for what this encoder leaves to the usual way
-    /// (non-ASCII or colliding object keys, very deep nesting): convert the value then.
+    /// (non-ASCII or colliding object keys, very deep nesting, more than 10,000 tables): convert the value then.
     public func json(_ position: Int) -> [UInt8]? {
         guard let index = index(position) else { return nil }
         var writer = LuaJSON.Writer(pretty: false, maxDepth: LuaJSON.defaultMaxDepth)
         let top = lua_gettop(state)
         defer { lua_settop(state, top) }
         // Nesting within both limits: the conversion's (tables counted from 1) and the encoder's.
-        let limit = max(1, min(maxDepth, LuaJSON.defaultMaxDepth - 1))
-        // The tables being written, outermost first: a table inside itself is a cycle, left to the
-        // conversion (which rejects it) instead of being walked down to the depth limit along
-        // every path, which for a table referring to itself twice would never end.
+        let limit = max(1, min(stack.maxDepth, LuaJSON.defaultMaxDepth - 1))
         let written = withUnsafeTemporaryAllocation(of: UnsafeRawPointer?.self, capacity: limit) { path in
-            writer.write(stackValue: index, state: state, depth: 0, limit: limit, path: path)
+            var walk = StackWalk(path: path, tables: StackWalk.maxTables)
+            return writer.write(stackValue: index, state: state, depth: 0, limit: limit, walk: &walk)
         }
         return written ? writer.out : nil
     }
@@ -119,8 +116,23 @@ public struct LuaResults {
             lua_settop(state, first - 1)
             return nil
         }
-        return LuaResults(state: state, base: first, count: names.count, maxDepth: maxDepth)
+        return LuaResults(stack: stack, base: first, count: names.count)
     }
+}
+
+/// What the stack JSON encoder keeps while it walks a value.
+struct StackWalk {
+    /// The tables being written, outermost first: a table inside itself is a cycle, left to the
+    /// conversion (which rejects it) instead of being walked down to the depth limit along every
+    /// path, which for a table referring to itself twice would never end.
+    let path: UnsafeMutableBufferPointer<UnsafeRawPointer?>
+    /// Tables that may still be written. A table that several fields refer to is written for each,
+    /// and a few dozen that each refer twice to the next would be billions of them: past this many
+    /// the value is left to the conversion, which bounds such copies and says so. (Answers this
+    /// large gain little from skipping the conversion anyway.)
+    var tables: Int
+
+    static let maxTables = 10_000
 }
 
 extension LuaJSON.Writer {
@@ -128,7 +140,7 @@ extension LuaJSON.Writer {
     /// (``LuaStack/value(at:)``); false when it cannot, or leaves it to the usual way (see
     /// ``LuaResults/json(_:)``). Tables are read raw; `depth` counts the tables around this one.
     mutating func write(
-        stackValue index: Int32, state: OpaquePointer, depth: Int, limit: Int, path: UnsafeMutableBufferPointer<UnsafeRawPointer?>
+        stackValue index: Int32, state: OpaquePointer, depth: Int, limit: Int, walk: inout StackWalk
     ) -> Bool {
         switch lua_type(state, index) {
         case LUA_TNIL:
@@ -153,7 +165,7 @@ extension LuaJSON.Writer {
             guard Self.isUTF8(bytes) else { return false }
             writeString(bytes)
         case LUA_TTABLE:
-            return writeTable(at: lua_absindex(state, index), state: state, depth: depth + 1, limit: limit, path: path)
+            return writeTable(at: lua_absindex(state, index), state: state, depth: depth + 1, limit: limit, walk: &walk)
         default:
             return false
         }
@@ -164,12 +176,13 @@ extension LuaJSON.Writer {
     /// ``LuaStack`` converts and ``write(_:depth:)`` writes it. Its values are gathered on the
     /// stack in the order `lua_next` gives them, then written in the output's order.
     private mutating func writeTable(
-        at table: Int32, state: OpaquePointer, depth: Int, limit: Int, path: UnsafeMutableBufferPointer<UnsafeRawPointer?>
+        at table: Int32, state: OpaquePointer, depth: Int, limit: Int, walk: inout StackWalk
     ) -> Bool {
-        guard depth <= limit, let pointer = lua_topointer(state, table) else { return false }
+        walk.tables -= 1
+        guard depth <= limit, walk.tables >= 0, let pointer = lua_topointer(state, table) else { return false }
         // path[0..<depth - 1] holds the tables around this one.
-        guard !path[0..<(depth - 1)].contains(pointer) else { return false }
-        path[depth - 1] = pointer
+        guard !walk.path[0..<(depth - 1)].contains(pointer) else { return false }
+        walk.path[depth - 1] = pointer
         let base = lua_gettop(state)
         defer { lua_settop(state, base) }
         // A table of one field (most response objects) needs no arrays: its key waits in `single`.
@@ -220,7 +233,7 @@ extension LuaJSON.Writer {
         if let key = single {
             if case .integer(1) = key {
                 out.append(UInt8(ascii: "["))
-                guard write(stackValue: first, state: state, depth: depth, limit: limit, path: path) else { return false }
+                guard write(stackValue: first, state: state, depth: depth, limit: limit, walk: &walk) else { return false }
                 out.append(UInt8(ascii: "]"))
                 return true
             }
@@ -228,7 +241,7 @@ extension LuaJSON.Writer {
             out.append(UInt8(ascii: "{"))
             key.withBytes { writeString($0.bindMemory(to: UInt8.self)) }
             out.append(UInt8(ascii: ":"))
-            guard write(stackValue: first, state: state, depth: depth, limit: limit, path: path) else { return false }
+            guard write(stackValue: first, state: state, depth: depth, limit: limit, walk: &walk) else { return false }
             out.append(UInt8(ascii: "}"))
             return true
         }
@@ -242,7 +255,7 @@ extension LuaJSON.Writer {
             out.append(UInt8(ascii: "["))
             for (offset, index) in order.enumerated() {
                 if offset > 0 { out.append(UInt8(ascii: ",")) }
-                guard write(stackValue: index, state: state, depth: depth, limit: limit, path: path) else { return false }
+                guard write(stackValue: index, state: state, depth: depth, limit: limit, walk: &walk) else { return false }
             }
             out.append(UInt8(ascii: "]"))
             return true
@@ -271,7 +284,7 @@ extension LuaJSON.Writer {
             }
             field.key.withBytes { writeString($0.bindMemory(to: UInt8.self)) }
             out.append(UInt8(ascii: ":"))
-            guard write(stackValue: field.index, state: state, depth: depth, limit: limit, path: path) else { return false }
+            guard write(stackValue: field.index, state: state, depth: depth, limit: limit, walk: &walk) else { return false }
         }
         out.append(UInt8(ascii: "}"))
         return true

@@ -8,6 +8,24 @@ import CLuaShim
 struct LuaStack {
     let state: OpaquePointer
     let maxDepth: Int
+    /// The most values one conversion from Lua may copy out of tables it has already converted.
+    /// Swift values are trees, so a table referred to by several fields is converted once for
+    /// each: a few dozen tables that each refer twice to the next would expand to billions of
+    /// values, on the VM's thread. Tables reached once cost nothing here (the VM's memory cap
+    /// bounds them).
+    var maxCopiedValues = LuaPoolConfiguration().maxCopiedValues
+
+    init(state: OpaquePointer, maxDepth: Int) {
+        self.state = state
+        self.maxDepth = maxDepth
+    }
+
+    /// With the limits of values crossing in a pool's VMs.
+    init(state: OpaquePointer, _ configuration: LuaPoolConfiguration) {
+        self.state = state
+        self.maxDepth = configuration.maxValueDepth
+        self.maxCopiedValues = configuration.maxCopiedValues
+    }
 
     // MARK: Swift to Lua
 
@@ -100,9 +118,9 @@ struct LuaStack {
     /// Converts the value at `index` (which stays on the stack).
     func value(at index: Int32) throws(LuaConversionError) -> LuaValue {
         let top = lua_gettop(state)
-        var path: [UnsafeRawPointer] = []
+        var walk = Walk(budget: maxCopiedValues)
         do {
-            return try value(at: lua_absindex(state, index), depth: 0, path: &path)
+            return try value(at: lua_absindex(state, index), depth: 0, copying: false, walk: &walk)
         } catch {
             lua_settop(state, top)
             throw error
@@ -128,7 +146,27 @@ struct LuaStack {
         return LuaValue(bytes: buffer)
     }
 
-    private func value(at index: Int32, depth: Int, path: inout [UnsafeRawPointer]) throws(LuaConversionError) -> LuaValue {
+    /// What one conversion keeps while it walks a value.
+    private struct Walk {
+        /// The tables around the current one, outermost first (one of them again is a cycle).
+        var path: [UnsafeRawPointer] = []
+        /// Tables converted so far (one of them again is copied).
+        var seen: Set<UnsafeRawPointer> = []
+        /// Values that may still be copied.
+        var budget: Int
+    }
+
+    /// `copying`: inside a table converted before, whose values are copies.
+    private func value(
+        at index: Int32, depth: Int, copying: Bool, walk: inout Walk
+    ) throws(LuaConversionError) -> LuaValue {
+        if copying {
+            walk.budget -= 1
+            guard walk.budget >= 0 else {
+                throw LuaConversionError(
+                    "value copies tables it refers to more than once into more than \(maxCopiedValues) values")
+            }
+        }
         switch lua_type(state, index) {
         case LUA_TNIL, LUA_TNONE: return .nil
         case LUA_TBOOLEAN: return .boolean(lua_toboolean(state, index) != 0)
@@ -137,20 +175,24 @@ struct LuaStack {
             return .number(picloud_tonumber(state, index))
         case LUA_TSTRING: return string(at: index)
         case LUA_TLIGHTUSERDATA where picloud_is_null(state, index) != 0: return .null
-        case LUA_TTABLE: return try table(at: index, depth: depth + 1, path: &path)
+        case LUA_TTABLE: return try table(at: index, depth: depth + 1, copying: copying, walk: &walk)
         default:
             let name = String(cString: lua_typename(state, lua_type(state, index)))
             throw LuaConversionError("cannot convert a \(name) value")
         }
     }
 
-    private func table(at index: Int32, depth: Int, path: inout [UnsafeRawPointer]) throws(LuaConversionError) -> LuaValue {
+    private func table(
+        at index: Int32, depth: Int, copying: Bool, walk: inout Walk
+    ) throws(LuaConversionError) -> LuaValue {
         guard depth <= maxDepth else { throw LuaConversionError("table nested deeper than \(maxDepth) levels") }
         guard let pointer = lua_topointer(state, index) else { throw LuaConversionError("cannot read a table") }
-        guard !path.contains(pointer) else { throw LuaConversionError("table contains a reference to itself (a cycle)") }
+        guard !walk.path.contains(pointer) else { throw LuaConversionError("table contains a reference to itself (a cycle)") }
         guard lua_checkstack(state, 4) != 0 else { throw LuaConversionError("Lua stack exhausted") }
-        path.append(pointer)
-        defer { path.removeLast() }
+        // Inside a copy everything is a copy; the set is needed only until then.
+        let copying = copying || !walk.seen.insert(pointer).inserted
+        walk.path.append(pointer)
+        defer { walk.path.removeLast() }
 
         var count: Int64 = 0
         var isSequence = true
@@ -177,7 +219,7 @@ struct LuaStack {
             for key in 1...count {
                 lua_rawgeti(state, index, lua_Integer(key))
                 do {
-                    items.append(try value(at: lua_gettop(state), depth: depth, path: &path))
+                    items.append(try value(at: lua_gettop(state), depth: depth, copying: copying, walk: &walk))
                 } catch {
                     throw error.at("[\(key)]")
                 }
@@ -204,7 +246,7 @@ struct LuaStack {
                 throw LuaConversionError("cannot convert a table with a \(name) key")
             }
             do {
-                fields[key] = try value(at: lua_gettop(state), depth: depth, path: &path)
+                fields[key] = try value(at: lua_gettop(state), depth: depth, copying: copying, walk: &walk)
             } catch {
                 throw error.at(".\(key)")
             }

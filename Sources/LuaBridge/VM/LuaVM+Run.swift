@@ -50,7 +50,7 @@ extension LuaVM {
             guard lua_checkstack(thread, Int32(clamping: arguments.count + 1)) != 0 else {
                 throw LuaConversionError("too many values (\(arguments.count))")
             }
-            try arguments.write(LuaArgumentWriter(stack: LuaStack(state: thread, maxDepth: configuration.maxValueDepth)))
+            try arguments.write(LuaArgumentWriter(stack: LuaStack(state: thread, configuration)))
             guard lua_gettop(thread) == 1 + Int32(arguments.count) else {
                 throw LuaConversionError("\(lua_gettop(thread) - 1) values written for \(arguments.count) arguments")
             }
@@ -97,12 +97,12 @@ extension LuaVM {
             defer { lua_settop(invocation.thread, 0) }
             if let reader = invocation.results {
                 let top = lua_gettop(invocation.thread)
-                let view = LuaResults(state: invocation.thread, base: top - results + 1, count: Int(results), maxDepth: configuration.maxValueDepth)
+                let view = LuaResults(stack: LuaStack(state: invocation.thread, configuration), base: top - results + 1, count: Int(results))
                 if reader.read(view) { return .finished([]) }
                 lua_settop(invocation.thread, top)
             }
             do {
-                return .finished(try LuaStack(state: invocation.thread, maxDepth: configuration.maxValueDepth).values(count: results))
+                return .finished(try LuaStack(state: invocation.thread, configuration).values(count: results))
             } catch {
                 return .failed(LuaError(code: .conversion, message: "\(invocation.handler): the handler returned a value that cannot leave Lua: \(error)", file: invocation.handler))
             }
@@ -124,7 +124,7 @@ extension LuaVM {
     func resume(_ invocation: inout LuaInvocation, with outcome: Result<LuaHostResult, any Error>) -> LuaStep {
         let thread = invocation.thread
         let name = invocation.waitingOn ?? "host call"
-        let stack = LuaStack(state: thread, maxDepth: configuration.maxValueDepth)
+        let stack = LuaStack(state: thread, configuration)
         // What the yielding C function keeps on its frame stays (coroutine.resume keeps its
         // coroutine there); the outcome goes on top.
         let base = lua_gettop(thread)
@@ -185,7 +185,7 @@ extension LuaVM {
 
     /// The error a failed coroutine left on its stack (which stays, for the traceback).
     private func scriptError(_ status: Int32, thread: OpaquePointer) -> LuaError {
-        let threadStack = LuaStack(state: thread, maxDepth: configuration.maxValueDepth)
+        let threadStack = LuaStack(state: thread, configuration)
         var value: LuaValue?
         let message: String
         if lua_type(thread, -1) == LUA_TSTRING {
@@ -223,7 +223,7 @@ extension LuaVM {
     /// Runs host function `id` for the coroutine `state`; returns a PICLOUD_HOST_* code or a count.
     func callHost(_ id: Int, state thread: OpaquePointer) -> Int32 {
         let entry = functions.entries[id]
-        let call = LuaHostCall(state: thread, maxDepth: configuration.maxValueDepth, name: entry.name, context: currentContext)
+        let call = LuaHostCall(stack: LuaStack(state: thread, configuration), name: entry.name, context: currentContext)
         let stack = call.stack
         let result: LuaHostResult
         do {

@@ -47,7 +47,7 @@ final class LuaVM {
         picloud_close(state)
     }
 
-    var stack: LuaStack { LuaStack(state: state, maxDepth: configuration.maxValueDepth) }
+    var stack: LuaStack { LuaStack(state: state, configuration) }
 
     /// Bytes the VM holds now, and the most it ever held.
     var memory: (used: Int, peak: Int) { (shim.pointee.mem_used, shim.pointee.mem_peak) }
