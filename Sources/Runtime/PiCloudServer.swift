@@ -19,6 +19,7 @@ public enum PiCloudServer {
     public static func makeApplication(
         configuration: RuntimeConfiguration,
         logger: Logger,
+        eventLoopGroup: EventLoopGroupProvider = .singleton,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
         let core = try await PiCloudCore.open(configuration: configuration, logger: logger)
@@ -51,6 +52,7 @@ public enum PiCloudServer {
                 logger.notice("PiCloud \(PiCloudVersion.current) listening on http://\(configuration.host):\(port)")
                 await onRunning(port)
             },
+            eventLoopGroupProvider: eventLoopGroup,
             logger: logger
         )
     }

@@ -6,7 +6,9 @@ import Logging
 import LuaBridge
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Runtime
+import ServiceLifecycle
 import Services
 import TestSupport
 
@@ -41,9 +43,57 @@ struct Harness {
         configure(&configuration)
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        let application = try await StartGate.pass { try await PiCloudServer.makeApplication(configuration: configuration, logger: logger) }
-        try await application.test(.live) { client in
-            try await body(Harness(port: client.port!, dataDirectory: directory))
+        // Each server has event loops of its own: a test whose handler holds a loop (a long C call
+        // in a hostile script, a large value converted in a debug build) then delays only its own
+        // server, not every server and client in the process. (All of them once shared the two
+        // loops of the singleton group, and connections of unrelated tests timed out.)
+        let loops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let (ports, announce) = AsyncStream.makeStream(of: Int.self)
+        do {
+            let application = try await StartGate.pass {
+                try await PiCloudServer.makeApplication(
+                    configuration: configuration, logger: logger, eventLoopGroup: .shared(loops),
+                    onRunning: { port in
+                        announce.yield(port)
+                        announce.finish()
+                    })
+            }
+            try await Self.serve(application, ports: ports, announce: announce, logger: logger) { port in
+                try await body(Harness(port: port, dataDirectory: directory))
+            }
+        } catch {
+            try await loops.shutdownGracefully()
+            throw error
+        }
+        try await loops.shutdownGracefully()
+    }
+
+    /// Runs `application` until `body`, given its port, returns; then shuts it down gracefully.
+    /// (Hummingbird's `.live` test framework does the same, but also connects a client of its own
+    /// that a stalled loop could time out.)
+    private static func serve(
+        _ application: some ApplicationProtocol, ports: AsyncStream<Int>, announce: AsyncStream<Int>.Continuation, logger: Logger,
+        _ body: @escaping @Sendable (Int) async throws -> Void
+    ) async throws {
+        let services = ServiceGroup(configuration: .init(services: [application], logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                defer { announce.finish() } // a server that fails to start announces no port
+                try await services.run()
+            }
+            var announced = ports.makeAsyncIterator()
+            guard let port = await announced.next() else {
+                try await group.waitForAll()
+                throw HarnessError(message: "the server stopped before it listened")
+            }
+            do {
+                try await body(port)
+            } catch {
+                await services.triggerGracefulShutdown()
+                throw error
+            }
+            await services.triggerGracefulShutdown()
+            try await group.waitForAll()
         }
     }
 
