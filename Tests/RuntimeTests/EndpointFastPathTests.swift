@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
+import NIOPosix
 import Services
 import Synchronization
 import Testing
@@ -256,5 +257,59 @@ struct EndpointFastPathTests {
             #expect(indices == Array(0..<400), "\(indices.count) answers")
             #expect(text.contains(#""path":"/last""#))
         }
+    }
+
+    @Test("many connections that each wait for their answer before asking again are all answered, quick and waiting handlers alike")
+    func manyConnections() async throws {
+        // Answers are flushed at the end of the event loop's turn, for every connection answered in it.
+        try await Harness.run { server in
+            try await server.deployHandler("e", source: Self.echo)
+            let answered = try await withThrowingTaskGroup(of: Int.self) { group in
+                for connection in 0..<48 {
+                    group.addTask { try await Self.askInTurn(port: server.port, connection: connection, rounds: 25) }
+                }
+                return try await group.reduce(0, +)
+            }
+            #expect(answered == 48 * 25)
+        }
+    }
+
+    /// Sends `rounds` requests on one connection, each after the last one's answer; returns how many
+    /// were answered with the request's own `i`.
+    static func askInTurn(port: Int, connection: Int, rounds: Int) async throws -> Int {
+        let received = Inbox<String>()
+        let channel = try await ClientBootstrap(group: SSEConnection.group).channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(inbox: received)) }
+        }.connect(host: "127.0.0.1", port: port).get()
+        defer { channel.close(promise: nil) }
+        var pending = ""
+        for round in 0..<rounds {
+            let path = (connection + round) % 3 == 0 ? "wait" : "quick"
+            try await channel.writeAndFlush(ByteBuffer(string: "GET /apps/e/api/\(path)?i=\(round) HTTP/1.1\r\nHost: h\r\n\r\n")).get()
+            var answer: String?
+            while answer == nil {
+                answer = Self.takeAnswer(&pending)
+                if answer == nil {
+                    guard let chunk = await received.next(timeout: .seconds(20)) else { return round }
+                    pending += chunk
+                }
+            }
+            guard let answer, answer.hasPrefix("HTTP/1.1 201"), answer.contains(#""query":{"i":"\#(round)"}"#) else { return round }
+        }
+        return rounds
+    }
+
+    /// The first whole answer in `text` (head and a body of its Content-Length), taken off it.
+    static func takeAnswer(_ text: inout String) -> String? {
+        guard let end = text.range(of: "\r\n\r\n") else { return nil }
+        let head = text[..<end.lowerBound].lowercased()
+        let length = head.components(separatedBy: "\r\n").first { $0.hasPrefix("content-length:") }
+            .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+        let body = text[end.upperBound...]
+        guard body.utf8.count >= length else { return nil }
+        let bodyEnd = body.utf8.index(body.startIndex, offsetBy: length)
+        let answer = String(text[..<bodyEnd])
+        text = String(text[bodyEnd...])
+        return answer
     }
 }

@@ -340,7 +340,7 @@ func rawExchange(port: Int, pieces: [[UInt8]], pause: Duration = .zero, timeout:
 }
 
 /// Hands every read to an inbox as text; finishes it when the connection closes.
-private final class Collector: ChannelInboundHandler, @unchecked Sendable {
+final class Collector: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     let inbox: Inbox<String>
     init(inbox: Inbox<String>) { self.inbox = inbox }

