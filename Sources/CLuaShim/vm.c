@@ -427,6 +427,13 @@ int picloud_is_array(lua_State *L, int idx) {
     return same;
 }
 
+int picloud_function_parameters(lua_State *L, int idx) {
+    lua_Debug ar;
+    lua_pushvalue(L, idx); /* lua_getinfo's '>' pops it */
+    if (!lua_getinfo(L, ">u", &ar)) return -1;
+    return ar.isvararg ? -1 : ar.nparams;
+}
+
 int picloud_mark_array(lua_State *L, int idx) {
     idx = lua_absindex(L, idx);
     if (lua_getmetatable(L, idx)) {

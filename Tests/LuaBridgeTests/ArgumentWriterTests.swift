@@ -1,4 +1,5 @@
 import LuaBridge
+import Synchronization
 import Testing
 
 /// Arguments written straight onto a handler's stack, field names from the VM's cache of names.
@@ -33,4 +34,31 @@ struct ArgumentWriterTests {
         }
         #expect(try await pool.invoke("handlers/main.lua", arguments: arguments) == ["yes", 7, "ab", "in"])
     }
+
+    @Test("a writer may stop after the arguments the handler's function can receive", arguments: [
+        ("function() return 'none' end", 0, ["none"]),
+        ("function(a) return a end", 1, ["a"]),
+        ("function(a, b) return a, b end", 2, ["a", "b"]),
+        ("function(a, ...) return a, select('#', ...) end", Int.max, ["a", 2]),
+        ("tostring", Int.max, ["a"]), // a C function takes `...`
+    ] as [(String, Int, [LuaValue])])
+    func accepted(_ function: String, _ accepted: Int, _ expected: [LuaValue]) async throws {
+        let program = try LuaProgram(files: ["h.lua": "return \(function)"], handlers: ["h.lua"])
+        let pool = LuaPool(program: program, environment: TestHost.environment, configuration: LuaPoolConfiguration(size: 1))
+        let seen = Mutex<Int?>(nil)
+        func arguments(writing count: @escaping @Sendable (Int) -> Int) -> LuaArguments {
+            LuaArguments(count: 3) { writer throws(LuaConversionError) in
+                seen.withLock { $0 = writer.accepted }
+                for value in ["a", "b", "c"].prefix(count(writer.accepted)) { try writer.push(.string(value)) }
+            }
+        }
+        #expect(try await pool.invoke("h.lua", arguments: arguments { min($0, 3) }) == expected)
+        #expect(seen.withLock { $0 } == accepted)
+        // Writing all of them is always right; fewer than the function receives is not.
+        #expect(try await pool.invoke("h.lua", arguments: arguments { _ in 3 }) == expected)
+        if accepted > 0 {
+            await #expect(throws: LuaError.self) { try await pool.invoke("h.lua", arguments: arguments { min($0, 3) - 1 }) }
+        }
+    }
 }
+

@@ -112,6 +112,41 @@ struct EndpointTests {
         }
     }
 
+    @Test("handlers declared with fewer parameters get what they declare; a malformed body is still refused")
+    func declaredParameters() async throws {
+        try await Harness.run { server in
+            let manifest = """
+                name = "p"
+                [[endpoints]]
+                method = "*"
+                path = "/none"
+                handler = "handlers/none.lua"
+                auth = "public"
+                [[endpoints]]
+                method = "*"
+                path = "/req"
+                handler = "handlers/req.lua"
+                auth = "public"
+                [[endpoints]]
+                method = "*"
+                path = "/both"
+                handler = "handlers/both.lua"
+                auth = "public"
+                """
+            let deployed = try await server.deploy("p", manifest: manifest, files: [
+                "handlers/none.lua": "return function() return { json = { ok = true } } end",
+                "handlers/req.lua": "return function(req) return { json = { method = req.method, q = req.query.q } } end",
+                "handlers/both.lua": "return function(req, ctx) return { json = { method = req.method, app = ctx.app } } end",
+            ])
+            #expect(deployed.status == 200 || deployed.status == 201, "\(deployed.text)")
+            #expect(try await server.call("p", .GET, "/none").json == ["ok": true])
+            #expect(try await server.call("p", .GET, "/req?q=1").json == ["method": "GET", "q": "1"])
+            #expect(try await server.call("p", .POST, "/both").json == ["method": "POST", "app": "p"])
+            let malformed = try await server.request(.POST, "/apps/p/api/none", body: Array("{\"a\":".utf8), contentType: "application/json", token: nil)
+            #expect(malformed.status == 400 && malformed.errorMessage.contains("malformed JSON"), "\(malformed.text)")
+        }
+    }
+
     @Test("a failing handler: 500 with file:line and traceback for admins, a request id only for others, logged")
     func handlerErrors() async throws {
         try await Harness.run { server in

@@ -142,6 +142,9 @@ int picloud_is_array(lua_State *L, int idx);
 int picloud_mark_array(lua_State *L, int idx);
 /* Whether the value at idx is json.null. */
 int picloud_is_null(lua_State *L, int idx);
+/* How many arguments the function at idx can receive: its fixed parameters, or -1 when it also
+ * takes `...` (every C function does). Needs one free stack slot. */
+int picloud_function_parameters(lua_State *L, int idx);
 
 uint64_t picloud_now_ns(void);
 

@@ -43,7 +43,7 @@ struct LuaVMSlot {
         let vm = try current()
         var invocation = try vm.start(handler, arguments: arguments, context: context, limits: limits, results: results)
         statistics.invocations += 1
-        let step = vm.run(&invocation, arguments: Int32(arguments.count), now: invocation.started)
+        let step = vm.run(&invocation, arguments: invocation.arguments, now: invocation.started)
         return (vm, invocation, conclude(step, vm: vm, invocation: invocation))
     }
 

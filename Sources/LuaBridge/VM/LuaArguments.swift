@@ -12,7 +12,8 @@ public struct LuaArguments: Sendable {
     public let count: Int
     let write: @Sendable (LuaArgumentWriter) throws(LuaConversionError) -> Void
 
-    /// Arguments `write` pushes, `count` of them (checked: a different number is a conversion error).
+    /// Arguments `write` pushes, `count` of them (checked: a different number is a conversion error),
+    /// or at least the first ``LuaArgumentWriter/accepted``: the handler cannot see the others.
     public init(count: Int, _ write: @escaping @Sendable (LuaArgumentWriter) throws(LuaConversionError) -> Void) {
         self.count = count
         self.write = write
@@ -32,8 +33,15 @@ public struct LuaArguments: Sendable {
 public struct LuaArgumentWriter {
     let stack: LuaStack
     private var state: OpaquePointer { stack.state }
+    /// How many arguments the handler's function can receive: its fixed parameters, or all when
+    /// it takes `...`. A Lua function called with more drops the rest, so a writer may stop after
+    /// this many: `function() ... end` needs no `request` table built for it.
+    public let accepted: Int
 
-    init(stack: LuaStack) { self.stack = stack }
+    init(stack: LuaStack, accepted: Int = .max) {
+        self.stack = stack
+        self.accepted = accepted
+    }
 
     /// Pushes a value.
     public func push(_ value: LuaValue) throws(LuaConversionError) {

@@ -6,6 +6,8 @@ struct LuaInvocation {
     let handler: String
     let thread: OpaquePointer
     let reference: Int32
+    /// The arguments on the coroutine, for its first resume.
+    let arguments: Int32
     let context: (any Sendable)?
     let limits: LuaLimits
     /// Reads the results when the handler returns, if given (see ``LuaResultReader``).
@@ -45,14 +47,16 @@ extension LuaVM {
         guard let thread = picloud_new_thread(state, &reference) else {
             throw LuaError(code: .memory, message: "cannot create a coroutine")
         }
-        lua_rawgeti(thread, picloud_registryindex(), lua_Integer(function))
+        lua_rawgeti(thread, picloud_registryindex(), lua_Integer(function.reference))
         do {
             guard lua_checkstack(thread, Int32(clamping: arguments.count + 1)) != 0 else {
                 throw LuaConversionError("too many values (\(arguments.count))")
             }
-            try arguments.write(LuaArgumentWriter(stack: LuaStack(state: thread, configuration)))
-            guard lua_gettop(thread) == 1 + Int32(arguments.count) else {
-                throw LuaConversionError("\(lua_gettop(thread) - 1) values written for \(arguments.count) arguments")
+            try arguments.write(LuaArgumentWriter(stack: LuaStack(state: thread, configuration), accepted: function.accepted))
+            // All of them, or at least those the function can receive.
+            let written = Int(lua_gettop(thread) - 1)
+            guard written == arguments.count || (written >= min(function.accepted, arguments.count) && written < arguments.count) else {
+                throw LuaConversionError("\(written) values written for \(arguments.count) arguments")
             }
         } catch {
             picloud_release_thread(state, reference)
@@ -60,7 +64,7 @@ extension LuaVM {
         }
         let now = picloud_now_ns()
         return LuaInvocation(
-            handler: handler, thread: thread, reference: reference, context: context, limits: limits, results: results,
+            handler: handler, thread: thread, reference: reference, arguments: lua_gettop(thread) - 1, context: context, limits: limits, results: results,
             started: now, deadline: now + limits.timeoutNanoseconds, budget: limits.instructions
         )
     }

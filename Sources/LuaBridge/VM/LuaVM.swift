@@ -11,7 +11,15 @@ final class LuaVM {
     let shim: UnsafeMutablePointer<picloud_vm>
     let functions: HostFunctionTable
     let configuration: LuaPoolConfiguration
-    private(set) var handlers: [String: Int32] = [:]
+    private(set) var handlers: [String: Handler] = [:]
+
+    /// A loaded handler's function.
+    struct Handler {
+        /// Its registry reference.
+        let reference: Int32
+        /// How many arguments it can receive (its fixed parameters; `Int.max` with `...`).
+        let accepted: Int
+    }
     /// Every file of the program, so a file not declared as a handler can still be run as one.
     private var modulePaths: Set<String> = []
 
@@ -134,7 +142,8 @@ final class LuaVM {
             picloud_pop(state, 1)
             throw LuaError(code: .runtime, message: "\(path): a handler file must return a function, this one returned a \(type) value", file: path)
         }
-        handlers[path] = luaL_ref(state, picloud_registryindex())
+        let parameters = picloud_function_parameters(state, -1)
+        handlers[path] = Handler(reference: luaL_ref(state, picloud_registryindex()), accepted: parameters < 0 ? Int.max : Int(parameters))
     }
 
     /// Pops the value on the stack top as a message.

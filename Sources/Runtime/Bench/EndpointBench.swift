@@ -53,6 +53,8 @@ import Services
                 let started = Self.threadCPU()
                 for index in 0..<count {
                     try channel.writeInbound(bytes)
+                    // The end of the loop's turn, where answers are flushed (TurnFlushes).
+                    channel.embeddedEventLoop.run()
                     guard var out = try channel.readOutbound(as: ByteBuffer.self) else {
                         throw ConfigurationError("\(name): request \(index) got no answer at once")
                     }

@@ -84,11 +84,13 @@ struct EndpointCall {
                 throw ServiceError(.invalidInput, "malformed JSON body: \(error.message)")
             }
         }
-        let headers = Self.joined(request.fields)
-        // Form encoding (HTML forms, URLSearchParams) writes spaces as '+'.
-        let query = Self.queryParameters(request.query)
-        let (method, body, path, parameters, decoded) = (request.method, request.body, path, parameters, json)
+        let (method, body, path, parameters, decoded, fields, target) = (request.method, request.body, path, parameters, json, request.fields, request.query)
         return LuaArguments(count: 2) { writer throws(LuaConversionError) in
+            // A handler declared `function()` sees neither table, `function(req)` no `ctx`.
+            guard writer.accepted > 0 else { return }
+            let headers = Self.joined(fields)
+            // Form encoding (HTML forms, URLSearchParams) writes spaces as '+'.
+            let query = Self.queryParameters(target)
             try writer.table(fields: 7) { () throws(LuaConversionError) in
                 try writer.field("method", string: method)
                 try writer.field("path", string: path)
@@ -105,6 +107,7 @@ struct EndpointCall {
                 try writer.field("body", bytes: body)
                 if decoded != .nil { try writer.field("json", decoded) }
             }
+            guard writer.accepted > 1 else { return }
             try invocation.write(into: writer)
         }
     }
