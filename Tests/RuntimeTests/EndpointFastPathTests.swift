@@ -274,29 +274,57 @@ struct EndpointFastPathTests {
         }
     }
 
+    @Test("a connection goes on to the router after endpoint calls, asked in turn or pipelined, and keeps being read")
+    func toTheRouter() async throws {
+        try await Harness.run { server in
+            try await server.deployHandler("e", source: Self.echo)
+            let endpoint = { (path: String) in "GET /apps/e/api/\(path)?i=x HTTP/1.1\r\nHost: h\r\n\r\n" }
+            let health = "GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n"
+            // One request at a time: a quick call, a waiting one, the router, then calls again.
+            let inTurn = try await Self.exchange(port: server.port, [endpoint("quick"), endpoint("wait"), health, endpoint("quick"), health])
+            #expect(inTurn.map { $0.prefix(12) } == ["HTTP/1.1 201", "HTTP/1.1 201", "HTTP/1.1 200", "HTTP/1.1 201", "HTTP/1.1 200"], "\(inTurn)")
+            // Pipelined behind a waiting handler: handed on after its answer, outside a read.
+            let pipelined = try await rawExchange(port: server.port, endpoint("wait") + health + endpoint("quick") + "GET /healthz HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+            #expect(pipelined.components(separatedBy: "HTTP/1.1 201").count - 1 == 2, "\(pipelined)")
+            #expect(pipelined.components(separatedBy: "HTTP/1.1 200").count - 1 == 2, "\(pipelined)")
+        }
+    }
+
     /// Sends `rounds` requests on one connection, each after the last one's answer; returns how many
     /// were answered with the request's own `i`.
     static func askInTurn(port: Int, connection: Int, rounds: Int) async throws -> Int {
+        let requests = (0..<rounds).map { round in
+            "GET /apps/e/api/\((connection + round) % 3 == 0 ? "wait" : "quick")?i=\(round) HTTP/1.1\r\nHost: h\r\n\r\n"
+        }
+        let answers = try await exchange(port: port, requests)
+        return zip(answers, 0...).prefix { answer, round in
+            answer.hasPrefix("HTTP/1.1 201") && answer.contains(#""query":{"i":"\#(round)"}"#)
+        }.count
+    }
+
+    /// Sends `requests` on one connection, each after the last one's answer; returns the answers
+    /// (fewer when one does not come within 20 s).
+    static func exchange(port: Int, _ requests: [String]) async throws -> [String] {
         let received = Inbox<String>()
         let channel = try await ClientBootstrap(group: SSEConnection.group).channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(inbox: received)) }
         }.connect(host: "127.0.0.1", port: port).get()
         defer { channel.close(promise: nil) }
         var pending = ""
-        for round in 0..<rounds {
-            let path = (connection + round) % 3 == 0 ? "wait" : "quick"
-            try await channel.writeAndFlush(ByteBuffer(string: "GET /apps/e/api/\(path)?i=\(round) HTTP/1.1\r\nHost: h\r\n\r\n")).get()
+        var answers: [String] = []
+        for request in requests {
+            try await channel.writeAndFlush(ByteBuffer(string: request)).get()
             var answer: String?
             while answer == nil {
                 answer = Self.takeAnswer(&pending)
                 if answer == nil {
-                    guard let chunk = await received.next(timeout: .seconds(20)) else { return round }
+                    guard let chunk = await received.next(timeout: .seconds(20)) else { return answers }
                     pending += chunk
                 }
             }
-            guard let answer, answer.hasPrefix("HTTP/1.1 201"), answer.contains(#""query":{"i":"\#(round)"}"#) else { return round }
+            answers.append(answer!)
         }
-        return rounds
+        return answers
     }
 
     /// The first whole answer in `text` (head and a body of its Content-Length), taken off it.

@@ -44,6 +44,11 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private var unflushed = false
     /// The flushes of this connection's event loop.
     private var flushes: TurnFlushes?
+    /// This handler asks for the connection's reads itself (the channel's `autoRead` is off until
+    /// it leaves): a read asked for by the channel goes from the pipeline's tail through every
+    /// handler behind this one, none of which has seen a byte yet — about 6 % of the CPU per
+    /// request under load.
+    private var readsItself = false
     /// A read the channel asked for, held while a handler runs with much buffered behind it.
     private var heldRead = false
     /// The server is shutting down (`ChannelShouldQuiesceEvent`) while a request was running or
@@ -59,6 +64,13 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         flushes = TurnFlushes.on(context.eventLoop)
+        readsItself = (try? context.channel.syncOptions?.setOption(.autoRead, value: false)) != nil
+        if readsItself, context.channel.isActive { context.read() }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if readsItself { context.read() }
+        context.fireChannelActive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -83,9 +95,16 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        // The handlers behind have seen none of this read (what was handed on got its own).
-        guard case .done = phase else { return }
-        context.fireChannelReadComplete()
+        switch phase {
+        case .done:
+            context.fireChannelReadComplete()
+        case .idle, .running:
+            // The handlers behind have seen none of this read (what was handed on got its own);
+            // the next read is this handler's to ask for, as the channel would have.
+            if readsItself { read(context: context) }
+        case .closed:
+            break
+        }
     }
 
     func read(context: ChannelHandlerContext) {
@@ -225,7 +244,13 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             // Outside a read (after an answer), the decoder's handlers need the read's end too.
             if !reading { context.fireChannelReadComplete() }
         }
-        if heldRead {
+        if readsItself {
+            // The handlers behind now read as usual.
+            readsItself = false
+            try? context.channel.syncOptions?.setOption(.autoRead, value: true)
+            heldRead = false
+            context.read()
+        } else if heldRead {
             heldRead = false
             context.read()
         }
