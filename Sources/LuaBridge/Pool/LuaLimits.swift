@@ -60,7 +60,7 @@ public struct LuaPoolConfiguration: Sendable, Hashable {
         limits: LuaLimits = .default,
         patternStepLimit: Int64 = 10_000_000,
         maxValueDepth: Int = LuaJSON.defaultMaxDepth,
-        maxCopiedValues: Int = 1_000_000,
+        maxCopiedValues: Int = LuaPoolConfiguration.defaultMaxCopiedValues,
         hookInterval: Int = 1000,
         timeSlice: Duration = .milliseconds(2)
     ) {
@@ -76,4 +76,6 @@ public struct LuaPoolConfiguration: Sendable, Hashable {
     }
 
     var timeSliceNanoseconds: UInt64 { timeSlice.clampedNanoseconds }
+
+    public static let defaultMaxCopiedValues = 1_000_000
 }

@@ -13,11 +13,12 @@ struct LuaStack {
     /// each: a few dozen tables that each refer twice to the next would expand to billions of
     /// values, on the VM's thread. Tables reached once cost nothing here (the VM's memory cap
     /// bounds them).
-    var maxCopiedValues = LuaPoolConfiguration().maxCopiedValues
+    let maxCopiedValues: Int
 
     init(state: OpaquePointer, maxDepth: Int) {
         self.state = state
         self.maxDepth = maxDepth
+        self.maxCopiedValues = LuaPoolConfiguration.defaultMaxCopiedValues
     }
 
     /// With the limits of values crossing in a pool's VMs.
