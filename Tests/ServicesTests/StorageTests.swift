@@ -144,7 +144,7 @@ struct ControlStorageTests {
     }
 
     @Test("names and ids follow their rules")
-    func names() throws {
+    func names() async throws {
         try Names.validateApp("notes-2")
         for bad in ["", "Notes", "1app", "a b", String(repeating: "a", count: 41)] {
             #expect(throws: ServiceError.self) { try Names.validateApp(bad) }
@@ -159,6 +159,11 @@ struct ControlStorageTests {
         }
         let ids = (0..<1000).map { _ in Identifiers.requestID(at: 5) }
         #expect(Set(ids).count == 1000 && Set(ids.map { $0.dropFirst(10).first! }).count > 1)
+        // Made on several threads at once (both event loops make them), in the same millisecond.
+        let threads = (0..<4).map { _ in Task.detached { (0..<2000).map { _ in Identifiers.requestID(at: 5) } } }
+        var concurrent: Set<String> = []
+        for thread in threads { concurrent.formUnion(await thread.value) }
+        #expect(concurrent.count == 8000)
     }
 }
 

@@ -60,15 +60,9 @@ struct EndpointAnswer {
     /// lists, blank line — into `out` in one pass over raw bytes, without building `HTTPFields`
     /// first (the fast path's answers; a piece-by-piece `ByteBuffer` write costs more than the rest).
     func writeHead(into out: inout ByteBuffer, requestID: String, origin: String?, cors: CORSPolicy, closing: Bool) {
-        // NIO's phrase for the codes it knows, as the general pipeline sends.
-        let phrase = HTTPResponseStatus(statusCode: status.code, reasonPhrase: status.reasonPhrase).reasonPhrase
-        // Room for every field of forEachField: the handler's, this server's (under 256 bytes
-        // with the status line), the request id and the origin allowed.
-        var bound: Int = 320 + phrase.utf8.count + requestID.utf8.count
-        bound += 2 * (origin?.utf8.count ?? 1)
-        for field in headers { bound += field.name.rawName.utf8.count + field.value.utf8.count + 4 }
+        let phrase = self.phrase
         let code = status.code
-        out.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { raw in
+        out.writeWithUnsafeMutableBytes(minimumWritableBytes: headBound(requestID: requestID, origin: origin, phrase: phrase)) { raw in
             var head = RawWriter(base: raw.baseAddress!)
             head.put("HTTP/1.1 ")
             head.put(UInt8(48 + code / 100 % 10), UInt8(48 + code / 10 % 10), UInt8(48 + code % 10), UInt8(ascii: " "))
@@ -83,6 +77,19 @@ struct EndpointAnswer {
             head.put("\r\n")
             return head.count
         }
+    }
+
+    /// NIO's phrase for the codes it knows, as the general pipeline sends.
+    private var phrase: String { HTTPResponseStatus(statusCode: status.code, reasonPhrase: status.reasonPhrase).reasonPhrase }
+
+    /// Room for the whole head ``writeHead(into:requestID:origin:cors:closing:)`` writes: every
+    /// field of `forEachField` (the handler's, this server's — under 256 bytes with the status
+    /// line —, the request id and the origin allowed).
+    func headBound(requestID: String, origin: String?, phrase: String? = nil) -> Int {
+        var bound: Int = 320 + (phrase ?? self.phrase).utf8.count + requestID.utf8.count
+        bound += 2 * (origin?.utf8.count ?? 1)
+        for field in headers { bound += field.name.rawName.utf8.count + field.value.utf8.count + 4 }
+        return bound
     }
 
     /// The answer's fields in the order they are sent, for both ways of writing them.

@@ -17,10 +17,23 @@ public enum Identifiers {
     /// system's (two `getrandom` calls per request were a measurable part of answering one).
     /// Unique and time-ordered like any ULID, but predictable: never for anything secret.
     public static func requestID(at time: Milliseconds = Clock.now()) -> String {
-        requestIDGenerator.withLock { ulid(at: time, using: &$0) }
+        // The generator's two next steps, taken without a lock (both event loops make ids): its
+        // state only ever advances by a constant, so one atomic add hands each caller its own.
+        let state = requestIDState.wrappingAdd(2 &* SplitMix64.gamma, ordering: .relaxed).oldValue
+        var steps = TwoSteps(first: state &+ SplitMix64.gamma)
+        return ulid(at: time, using: &steps)
     }
 
-    private static let requestIDGenerator = Mutex(SplitMix64(seed: UInt64.random(in: .min ... .max)))
+    private static let requestIDState = Atomic<UInt64>(UInt64.random(in: .min ... .max))
+
+    /// Two consecutive outputs of a ``SplitMix64`` whose next state is `first`.
+    private struct TwoSteps: RandomNumberGenerator {
+        var first: UInt64
+        mutating func next() -> UInt64 {
+            defer { first &+= SplitMix64.gamma }
+            return SplitMix64.mix(first)
+        }
+    }
 
     private static func ulid(at time: Milliseconds, using random: inout some RandomNumberGenerator) -> String {
         let millis = UInt64(max(0, time)) & 0xFFFF_FFFF_FFFF
@@ -102,7 +115,15 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     public init(seed: UInt64) { state = seed }
 
     public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
+        state &+= Self.gamma
+        return Self.mix(state)
+    }
+
+    /// What the state advances by at each step.
+    static let gamma: UInt64 = 0x9E37_79B9_7F4A_7C15
+
+    /// The output for a state.
+    static func mix(_ state: UInt64) -> UInt64 {
         var value = state
         value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
         value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
