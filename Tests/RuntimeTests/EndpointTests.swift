@@ -115,29 +115,15 @@ struct EndpointTests {
     @Test("handlers declared with fewer parameters get what they declare; a malformed body is still refused")
     func declaredParameters() async throws {
         try await Harness.run { server in
-            let manifest = """
-                name = "p"
-                [[endpoints]]
-                method = "*"
-                path = "/none"
-                handler = "handlers/none.lua"
-                auth = "public"
-                [[endpoints]]
-                method = "*"
-                path = "/req"
-                handler = "handlers/req.lua"
-                auth = "public"
-                [[endpoints]]
-                method = "*"
-                path = "/both"
-                handler = "handlers/both.lua"
-                auth = "public"
-                """
-            let deployed = try await server.deploy("p", manifest: manifest, files: [
-                "handlers/none.lua": "return function() return { json = { ok = true } } end",
-                "handlers/req.lua": "return function(req) return { json = { method = req.method, q = req.query.q } } end",
-                "handlers/both.lua": "return function(req, ctx) return { json = { method = req.method, app = ctx.app } } end",
-            ])
+            let handlers = [
+                "none": "return function() return { json = { ok = true } } end",
+                "req": "return function(req) return { json = { method = req.method, q = req.query.q } } end",
+                "both": "return function(req, ctx) return { json = { method = req.method, app = ctx.app } } end",
+            ]
+            let endpoints = handlers.keys.map { "[[endpoints]]\nmethod = \"*\"\npath = \"/\($0)\"\nhandler = \"handlers/\($0).lua\"\nauth = \"public\"\n" }
+            let deployed = try await server.deploy(
+                "p", manifest: "name = \"p\"\n" + endpoints.joined(), files: Dictionary(uniqueKeysWithValues: handlers.map { ("handlers/\($0.key).lua", $0.value) })
+            )
             #expect(deployed.status == 200 || deployed.status == 201, "\(deployed.text)")
             #expect(try await server.call("p", .GET, "/none").json == ["ok": true])
             #expect(try await server.call("p", .GET, "/req?q=1").json == ["method": "GET", "q": "1"])

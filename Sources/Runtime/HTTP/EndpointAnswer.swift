@@ -56,13 +56,18 @@ struct EndpointAnswer {
         return fields
     }
 
-    /// Writes the answer's head — status line, the fields ``fields(requestID:origin:cors:closing:)``
-    /// lists, blank line — into `out` in one pass over raw bytes, without building `HTTPFields`
+    /// The answer's head — status line, the fields ``fields(requestID:origin:cors:closing:)``
+    /// lists, blank line — written in one pass over raw bytes, without building `HTTPFields`
     /// first (the fast path's answers; a piece-by-piece `ByteBuffer` write costs more than the rest).
-    func writeHead(into out: inout ByteBuffer, requestID: String, origin: String?, cors: CORSPolicy, closing: Bool) {
+    /// The buffer is allocated once, with room for `reserving` more bytes (the body) after the head.
+    func head(
+        allocator: ByteBufferAllocator, reserving extra: Int, requestID: String, origin: String?, cors: CORSPolicy, closing: Bool
+    ) -> ByteBuffer {
         let phrase = self.phrase
         let code = status.code
-        out.writeWithUnsafeMutableBytes(minimumWritableBytes: headBound(requestID: requestID, origin: origin, phrase: phrase)) { raw in
+        let bound = headBound(requestID: requestID, origin: origin, phrase: phrase)
+        var out = allocator.buffer(capacity: bound + extra)
+        out.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { raw in
             var head = RawWriter(base: raw.baseAddress!)
             head.put("HTTP/1.1 ")
             head.put(UInt8(48 + code / 100 % 10), UInt8(48 + code / 10 % 10), UInt8(48 + code % 10), UInt8(ascii: " "))
@@ -77,16 +82,16 @@ struct EndpointAnswer {
             head.put("\r\n")
             return head.count
         }
+        return out
     }
 
     /// NIO's phrase for the codes it knows, as the general pipeline sends.
     private var phrase: String { HTTPResponseStatus(statusCode: status.code, reasonPhrase: status.reasonPhrase).reasonPhrase }
 
-    /// Room for the whole head ``writeHead(into:requestID:origin:cors:closing:)`` writes: every
-    /// field of `forEachField` (the handler's, this server's — under 256 bytes with the status
-    /// line —, the request id and the origin allowed).
-    func headBound(requestID: String, origin: String?, phrase: String? = nil) -> Int {
-        var bound: Int = 320 + (phrase ?? self.phrase).utf8.count + requestID.utf8.count
+    /// Room for the whole head: every field of `forEachField` (the handler's, this server's —
+    /// under 256 bytes with the status line —, the request id and the origin allowed).
+    private func headBound(requestID: String, origin: String?, phrase: String) -> Int {
+        var bound: Int = 320 + phrase.utf8.count + requestID.utf8.count
         bound += 2 * (origin?.utf8.count ?? 1)
         for field in headers { bound += field.name.rawName.utf8.count + field.value.utf8.count + 4 }
         return bound

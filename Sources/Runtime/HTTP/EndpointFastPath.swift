@@ -194,11 +194,11 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private func respond(_ answer: EndpointAnswer, requestID: String, head: HTTP1Head) {
         guard case .running = phase, let context else { return }
         let sendsBody = answer.hasBody && head.method != "HEAD"
-        // One allocation: room for the head as writeHead reckons it, and the body.
-        var out = context.channel.allocator.buffer(
-            capacity: answer.headBound(requestID: requestID, origin: head.origin) + (sendsBody ? answer.body.readableBytes : 0))
         let closing = head.closes || quiescing
-        answer.writeHead(into: &out, requestID: requestID, origin: head.origin, cors: core.configuration.cors, closing: closing)
+        var out = answer.head(
+            allocator: context.channel.allocator, reserving: sendsBody ? answer.body.readableBytes : 0,
+            requestID: requestID, origin: head.origin, cors: core.configuration.cors, closing: closing
+        )
         if sendsBody { out.writeImmutableBuffer(answer.body) }
         if closing {
             phase = .closed
