@@ -84,6 +84,24 @@ def parse_wrk(path):
     return result
 
 
+def combine_rounds(work, workload, rounds):
+    """Rounds of PiCloud and nginx back to back: each side's figures are those of its median round
+    (by requests/s); the ratio is the median of the rounds' ratios, each of two runs made minutes
+    apart at most, so that a slow spell of the machine weighs on both sides of a ratio."""
+    sides = {}
+    for side in ("picloud", "nginx"):
+        runs = [load(f"{work}/{workload}-{side}-{r}.json") for r in range(1, rounds + 1)]
+        if any(run is None for run in runs):
+            return
+        sides[side] = runs
+        median = sorted(runs, key=lambda run: run["rps"])[(len(runs) - 1) // 2]
+        with open(f"{work}/{workload}-{side}.json", "w") as f:
+            json.dump({**median, "rounds_rps": [run["rps"] for run in runs]}, f)
+    ratios = [p["rps"] / n["rps"] for p, n in zip(sides["picloud"], sides["nginx"])]
+    with open(f"{work}/{workload}-rounds.json", "w") as f:
+        json.dump({"ratios": ratios, "ratio": sorted(ratios)[(len(ratios) - 1) // 2]}, f)
+
+
 def parse_redis_csv(path):
     lines = [l for l in open(path).read().splitlines() if l.startswith('"')]
     header = [h.strip('"') for h in lines[0].split('","')]
@@ -541,10 +559,18 @@ def build_rows(work):
         if not p or not n:
             continue
         ratio = p["rps"] / n["rps"]
+        notes = http_notes(p, "PiCloud") + http_notes(n, "nginx")
+        rounds = load(f"{work}/{name}-rounds.json")
+        if rounds:
+            # The median of the rounds' ratios; the requests/s shown are each side's median round.
+            ratio = rounds["ratio"]
+            notes.insert(0, f"{len(rounds['ratios'])} rounds back to back, ratios " + " / ".join(f"{r:.2f}" for r in rounds["ratios"])
+                         + " (median used); PiCloud " + " / ".join(f"{v:.0f}" for v in p["rounds_rps"])
+                         + ", nginx " + " / ".join(f"{v:.0f}" for v in n["rounds_rps"]) + " req/s")
         row(name=name, metric=metric, unit="req/s", picloud=p["rps"], peer_name=peer_label, peer=n["rps"], ratio=ratio,
             p50_ms=p["p50_ms"], p99_ms=p["p99_ms"], rss_kib=p.get("pss_kib"), peer_p50_ms=n["p50_ms"], peer_p99_ms=n["p99_ms"],
             peer_rss_kib=n.get("pss_kib"), goal="≥ 0.7 × peer", met="yes" if ratio >= 0.7 else "no", ratio_goal=0.7,
-            notes="; ".join(http_notes(p, "PiCloud") + http_notes(n, "nginx")))
+            notes="; ".join(notes))
 
     p, b, n = load(f"{work}/hello-picloud.json"), load(f"{work}/hello-swiftnio.json"), load(f"{work}/hello-nginx.json")
     if p and b:
@@ -775,6 +801,9 @@ def report(work, out_prefix):
            f"against `GET /apps/cmp/api/hello` (`return {{ json = {{ hello = \"world\" }} }}`) and `GET /apps/cmp/api/kv` "
            f"(`{{ json = {{ n = kv.get(\"hot\") }} }}`) vs nginx `content_by_lua_block` with `cjson.encode({{hello = \"world\"}})` and "
            f"`cjson.encode({{n = ngx.shared.bench:get(\"hot\")}})` (`lua_shared_dict`). `keepalive_requests` is raised so nginx keeps wrk's connections. "
+           f"{params.get('rounds', 1)} rounds of a fresh PiCloud and a fresh nginx back to back (PiCloud first in odd rounds, nginx in even ones): "
+           f"each side's figures are its median round, and the ratio is the median of the rounds' ratios, so that a slow spell of the "
+           f"machine (this VM's speed drifts by a quarter within minutes) weighs on both sides of a ratio. "
            f"**hello-floor**: the same wrk run against `realtime-bench hello-server` (`bench/RealtimeBench/HelloServer.swift`), a bare SwiftNIO "
            f"server on as many event loops as cores that answers every request head with the same prebuilt response (the same JSON): no HTTP "
            f"parsing, routing, Lua or allocation per request, the least that PiCloud's HTTP stack (SwiftNIO) does.",
@@ -864,6 +893,8 @@ def main():
         print(free_port())
     elif command == "wrk":
         out({**parse_wrk(args[1]), **extras(args[2:])})
+    elif command == "rounds":
+        combine_rounds(args[1], args[2], int(args[3]))
     elif command == "redis-csv":
         out({**parse_redis_csv(args[1]), **extras(args[2:])})
     elif command == "versions":
