@@ -133,6 +133,36 @@ struct EndpointTests {
         }
     }
 
+    @Test("/metrics counts every endpoint call and its duration as its answer leaves, on either loop")
+    func endpointMetrics() async throws {
+        try await Harness.run { server in
+            try await server.deployHandler("m", source: "return function(req) if req.params.rest == 'wait' then time.sleep(0.02) end return { json = { ok = true } } end")
+            func value(_ name: String) async throws -> Double {
+                let text = try await server.request(.GET, "/metrics", token: nil).text
+                return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) } ?? 0
+            }
+            let requests = try await value("picloud_endpoint_requests_total")
+            let durations = try await value("picloud_endpoint_duration_seconds_count")
+            // Calls at once, over several connections (so on both event loops), quick and waiting.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<40 {
+                    group.addTask {
+                        let answer = try await server.call("m", .GET, index % 4 == 0 ? "/wait" : "/go")
+                        #expect(answer.status == 200)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            // Each count is read after its answer arrived, with nothing waited for in between.
+            #expect(try await value("picloud_endpoint_requests_total") == requests + 40)
+            #expect(try await value("picloud_endpoint_duration_seconds_count") == durations + 40)
+            try await server.call("m", .GET, "/go")
+            #expect(try await value("picloud_endpoint_requests_total") == requests + 41)
+            try await server.call("m", .GET, "/wait")
+            #expect(try await value("picloud_endpoint_duration_seconds_count") == durations + 42)
+        }
+    }
+
     @Test("a failing handler: 500 with file:line and traceback for admins, a request id only for others, logged")
     func handlerErrors() async throws {
         try await Harness.run { server in

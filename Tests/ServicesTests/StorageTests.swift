@@ -164,6 +164,16 @@ struct ControlStorageTests {
         var concurrent: Set<String> = []
         for thread in threads { concurrent.formUnion(await thread.value) }
         #expect(concurrent.count == 8000)
+        // Threads taking blocks of the same sequence (an event loop's ids), beside single ids.
+        let blocks = (0..<4).map { _ in
+            Task.detached {
+                var ids = Identifiers.RequestIDs(block: 7)
+                return (0..<2000).map { index in index % 3 == 0 ? Identifiers.requestID(at: 5) : ids.make(at: 5) }
+            }
+        }
+        var mixed: Set<String> = []
+        for thread in blocks { mixed.formUnion(await thread.value) }
+        #expect(mixed.count == 8000 && mixed.isDisjoint(with: concurrent) && mixed.allSatisfy { $0.hasPrefix("0000000005") })
     }
 }
 

@@ -61,7 +61,8 @@ struct EndpointAnswer {
     /// first (the fast path's answers; a piece-by-piece `ByteBuffer` write costs more than the rest).
     /// The buffer is allocated once, with room for `reserving` more bytes (the body) after the head.
     func head(
-        allocator: ByteBufferAllocator, reserving extra: Int, requestID: String, origin: String?, cors: CORSPolicy, closing: Bool
+        allocator: ByteBufferAllocator, reserving extra: Int, requestID: String, origin: String?, cors: CORSPolicy, closing: Bool,
+        date: String = HTTPDate.now
     ) -> ByteBuffer {
         let phrase = self.phrase
         let code = status.code
@@ -73,7 +74,7 @@ struct EndpointAnswer {
             head.put(UInt8(48 + code / 100 % 10), UInt8(48 + code / 10 % 10), UInt8(48 + code % 10), UInt8(ascii: " "))
             head.put(phrase)
             head.put("\r\n")
-            forEachField(requestID: requestID, origin: origin, cors: cors, closing: closing) { name, value in
+            forEachField(requestID: requestID, origin: origin, cors: cors, closing: closing, date: date) { name, value in
                 head.put(name.rawName)
                 head.put(": ")
                 head.put(value)
@@ -98,7 +99,9 @@ struct EndpointAnswer {
     }
 
     /// The answer's fields in the order they are sent, for both ways of writing them.
-    private func forEachField(requestID: String, origin: String?, cors: CORSPolicy, closing: Bool, _ field: (HTTPField.Name, String) -> Void) {
+    private func forEachField(
+        requestID: String, origin: String?, cors: CORSPolicy, closing: Bool, date: String = HTTPDate.now, _ field: (HTTPField.Name, String) -> Void
+    ) {
         for given in headers {
             switch given.name {
             case .contentLength, .transferEncoding, .connection, Self.requestIDField, .date, .server: continue
@@ -107,7 +110,7 @@ struct EndpointAnswer {
         }
         if hasBody { field(.contentLength, String(body.readableBytes)) }
         field(Self.requestIDField, requestID)
-        field(.date, HTTPDate.now)
+        field(.date, date)
         field(.server, "PiCloud")
         if origin != nil {
             for extra in cors.fields(origin: origin) where headers[extra.name] == nil { field(extra.name, extra.value) }

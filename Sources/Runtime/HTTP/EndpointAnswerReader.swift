@@ -70,17 +70,19 @@ final class PendingEndpointCall: EndpointAnswerReader, @unchecked Sendable {
     let requestID: String
     let principal: Principal?
     let core: PiCloudCore
+    let locals: LoopLocals
     let started: ContinuousClock.Instant
     let done: NIOLoopBound<(EndpointAnswer, String) -> Void>
 
     init(
-        call: EndpointCall, head: Bool, requestID: String, principal: Principal?, core: PiCloudCore, started: ContinuousClock.Instant,
+        call: EndpointCall, head: Bool, requestID: String, principal: Principal?, core: PiCloudCore, locals: LoopLocals, started: ContinuousClock.Instant,
         done: NIOLoopBound<(EndpointAnswer, String) -> Void>
     ) {
         self.call = call
         self.requestID = requestID
         self.principal = principal
         self.core = core
+        self.locals = locals
         self.started = started
         self.done = done
         super.init(handler: call.endpoint.handler, head: head)
@@ -89,7 +91,7 @@ final class PendingEndpointCall: EndpointAnswerReader, @unchecked Sendable {
     /// The handler's outcome, on the loop: its answer as read, or made from its converted results or its failure.
     func finish(_ result: Result<[LuaValue], LuaError>) {
         call.deployment.finished()
-        core.metrics.requestDuration.record(ContinuousClock.now - started)
+        locals.recordDuration(ContinuousClock.now - started, core.metrics)
         if case .success = result, let answer {
             done.value(answer, requestID)
         } else {

@@ -137,15 +137,16 @@ struct EndpointCall {
     /// Runs the call for a request read in a connection's pipeline: finds the caller's key when
     /// the request names one (a task: it reads the store), checks it when the endpoint asks for
     /// one, builds the handler's `request`, admits it under the app's cap and runs it on the VM
-    /// `loop` keeps for the app. `done` gets the answer and the request's id on `loop` —
-    /// synchronously when the handler waits for nothing.
-    func run(_ request: EndpointRequest, core: PiCloudCore, loop: any EventLoop, done: @escaping (EndpointAnswer, String) -> Void) {
+    /// the loop of `locals` keeps for the app. `done` gets the answer and the request's id on
+    /// that loop — synchronously when the handler waits for nothing.
+    func run(_ request: EndpointRequest, core: PiCloudCore, locals: LoopLocals, done: @escaping (EndpointAnswer, String) -> Void) {
         let now = Clock.now()
-        let requestID = Identifiers.requestID(at: now)
+        let requestID = locals.requestID(at: now)
         guard let authorization = request.authorization else {
-            run(request, principal: nil, presentedCredentials: false, requestID: requestID, now: now, core: core, loop: loop, done: done)
+            run(request, principal: nil, presentedCredentials: false, requestID: requestID, now: now, core: core, locals: locals, done: done)
             return
         }
+        let loop = locals.loop
         let keys = core.services.keys
         let bound = NIOLoopBound(done, eventLoop: loop)
         let call = self
@@ -153,7 +154,7 @@ struct EndpointCall {
             do {
                 let principal = try await AuthenticationMiddleware.authenticate(authorization: authorization, keys: keys)
                 loop.execute {
-                    call.run(request, principal: principal, presentedCredentials: true, requestID: requestID, now: Clock.now(), core: core, loop: loop, done: bound.value)
+                    call.run(request, principal: principal, presentedCredentials: true, requestID: requestID, now: Clock.now(), core: core, locals: locals, done: bound.value)
                 }
             } catch {
                 let failure = error as? ServiceError ?? ServiceError(.internal, "internal error", underlying: error)
@@ -165,7 +166,7 @@ struct EndpointCall {
 
     private func run(
         _ request: EndpointRequest, principal: Principal?, presentedCredentials: Bool, requestID: String, now: Milliseconds, core: PiCloudCore,
-        loop: any EventLoop, done: @escaping (EndpointAnswer, String) -> Void
+        locals: LoopLocals, done: @escaping (EndpointAnswer, String) -> Void
     ) {
         let invocation = invocationContext(requestID: requestID, principal: principal, now: now)
         let arguments: LuaArguments
@@ -182,14 +183,12 @@ struct EndpointCall {
             done(Self.busy(app: deployment.app), requestID)
             return
         }
-        core.metrics.requests.increment()
+        locals.countRequest(core.metrics)
         let started = ContinuousClock.now
-        let worker = deployment.pool.existingConfinedWorker(for: ObjectIdentifier(loop)) ?? deployment.pool.confinedWorker(
-            for: ObjectIdentifier(loop), schedule: { loop.execute($0) }, pause: { SliceRounds.on(loop).enqueue($0) }, executor: LoopTaskExecutor.on(loop)
-        )
+        let worker = locals.worker(for: deployment)
         let pending = PendingEndpointCall(
-            call: self, head: request.method == "HEAD", requestID: requestID, principal: principal, core: core, started: started,
-            done: NIOLoopBound(done, eventLoop: loop)
+            call: self, head: request.method == "HEAD", requestID: requestID, principal: principal, core: core, locals: locals, started: started,
+            done: NIOLoopBound(done, eventLoop: locals.loop)
         )
         // The completion holds only `pending`: no context to allocate, nothing else to retain.
         worker.invoke(endpoint.handler, arguments: arguments, context: invocation, results: pending) { pending.finish($0) }

@@ -44,6 +44,8 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private var unflushed = false
     /// The flushes of this connection's event loop.
     private var flushes: TurnFlushes?
+    /// What this connection's event loop keeps for its endpoint calls.
+    private var locals: LoopLocals?
     /// This handler asks for the connection's reads itself (the channel's `autoRead` is off until
     /// it leaves): a read asked for by the channel goes from the pipeline's tail through every
     /// handler behind this one, none of which has seen a byte yet — 3–5 % of the samples of a
@@ -64,6 +66,7 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         flushes = TurnFlushes.on(context.eventLoop)
+        locals = LoopLocals.on(context.eventLoop)
         readsItself = (try? context.channel.syncOptions?.setOption(.autoRead, value: false)) != nil
         if readsItself, context.channel.isActive { context.read() }
     }
@@ -161,7 +164,7 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             case .head(let head):
                 let target = EndpointStream.split(head.target)
-                guard head.contentLength <= core.configuration.maxBodyBytes, let call = resolve(head, path: target.path) else {
+                guard head.contentLength <= core.configuration.maxBodyBytes, let locals, let call = resolve(head, path: target.path) else {
                     // The decoder answers it (413, 404, 405, ...) as for any connection.
                     handOn(context: context)
                     return
@@ -176,7 +179,7 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                     method: head.method, query: target.query, fields: head.fields, contentType: head.contentType, authorization: head.authorization, body: body
                 )
                 let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-                call.run(request, core: core, loop: context.eventLoop) { answer, requestID in
+                call.run(request, core: core, locals: locals) { answer, requestID in
                     handler.value.respond(answer, requestID: requestID, head: head)
                 }
             }
@@ -192,12 +195,12 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// Writes the answer as one buffer; then takes the next request, or closes when the request
     /// asked for that.
     private func respond(_ answer: EndpointAnswer, requestID: String, head: HTTP1Head) {
-        guard case .running = phase, let context else { return }
+        guard case .running = phase, let context, let locals else { return }
         let sendsBody = answer.hasBody && head.method != "HEAD"
         let closing = head.closes || quiescing
         var out = answer.head(
             allocator: context.channel.allocator, reserving: sendsBody ? answer.body.readableBytes : 0,
-            requestID: requestID, origin: head.origin, cors: core.configuration.cors, closing: closing
+            requestID: requestID, origin: head.origin, cors: core.configuration.cors, closing: closing, date: locals.date
         )
         if sendsBody { out.writeImmutableBuffer(answer.body) }
         if closing {

@@ -56,12 +56,17 @@ final class EndpointStream: ChannelDuplexHandler, RemovableChannelHandler, Pipel
     /// The server is shutting down while a request is read or runs here: its answer closes the
     /// connection.
     var quiescing = false
+    /// What this connection's event loop keeps for its endpoint calls.
+    private var locals: LoopLocals?
 
     init(core: PiCloudCore) {
         self.core = core
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        locals = LoopLocals.on(context.eventLoop)
+    }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         phase = .closed
@@ -156,7 +161,7 @@ final class EndpointStream: ChannelDuplexHandler, RemovableChannelHandler, Pipel
         var body = taken.body ?? ByteBuffer()
         let request = EndpointRequest(taken.head, body: body.readBytes(length: body.readableBytes) ?? [])
         let stream = NIOLoopBound(self, eventLoop: context.eventLoop)
-        taken.call.run(request, core: core, loop: context.eventLoop) { answer, requestID in
+        taken.call.run(request, core: core, locals: locals ?? LoopLocals.on(context.eventLoop)) { answer, requestID in
             stream.value.respond(answer, requestID: requestID, head: taken.head)
         }
     }
@@ -166,6 +171,8 @@ final class EndpointStream: ChannelDuplexHandler, RemovableChannelHandler, Pipel
     func respond(_ answer: EndpointAnswer, requestID: String, head request: HTTPRequest, close: Bool = false) {
         guard case .running = phase, let context else { return }
         let closing = close || closeAfterAnswer || quiescing || Self.closes(request)
+        // Flushed now, not at the end of the turn: the metrics first.
+        locals?.settle()
         let fields = answer.fields(requestID: requestID, origin: request.headerFields[CORSPolicy.origin], cors: core.configuration.cors, closing: closing)
         context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.status, headerFields: fields))), promise: nil)
         if answer.hasBody, request.method != .head, answer.body.readableBytes > 0 { context.write(wrapOutboundOut(.body(answer.body)), promise: nil) }
@@ -226,11 +233,16 @@ final class EndpointStream: ChannelDuplexHandler, RemovableChannelHandler, Pipel
 enum HTTPDate {
     private static let cache = Mutex<(second: Int, text: String)>((0, ""))
 
-    static var now: String {
-        // The coarse clock (the last tick's time) is enough for whole seconds, and cheaper.
+    /// The current second, from the coarse clock (the last tick's time): enough for whole
+    /// seconds, and cheaper.
+    static func coarseSecond() -> Int {
         var time = timespec()
         clock_gettime(CLOCK_REALTIME_COARSE, &time)
-        let second = time.tv_sec
+        return time.tv_sec
+    }
+
+    static var now: String {
+        let second = coarseSecond()
         return cache.withLock { cached in
             if cached.second == second { return cached.text }
             var moment = time_t(second)
