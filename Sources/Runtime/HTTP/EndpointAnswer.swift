@@ -41,7 +41,54 @@ struct EndpointRequest {
 struct EndpointAnswer {
     var status: HTTPResponse.Status
     var headers: HTTPFields = [:]
-    var body = ByteBuffer()
+    /// The body as made: a handler's text or JSON stays an array until it is written, so that the
+    /// fast path copies it once, into the answer's buffer (a `ByteBuffer` of its own first was two
+    /// more allocations and a copy for every answer).
+    private var content: Content
+
+    private enum Content {
+        case buffer(ByteBuffer)
+        case bytes([UInt8])
+    }
+
+    init(status: HTTPResponse.Status, headers: HTTPFields = [:], body: ByteBuffer = ByteBuffer()) {
+        self.status = status
+        self.headers = headers
+        self.content = .buffer(body)
+    }
+
+    init(status: HTTPResponse.Status, headers: HTTPFields = [:], bytes: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.content = .bytes(bytes)
+    }
+
+    /// The body as a buffer (the router's and the pipeline's answers).
+    var body: ByteBuffer {
+        get {
+            switch content {
+            case .buffer(let buffer): buffer
+            case .bytes(let bytes): ByteBuffer(bytes: bytes)
+            }
+        }
+        set { content = .buffer(newValue) }
+    }
+
+    /// The body's length in bytes.
+    var bodyCount: Int {
+        switch content {
+        case .buffer(let buffer): buffer.readableBytes
+        case .bytes(let bytes): bytes.count
+        }
+    }
+
+    /// Appends the body to `out`.
+    func writeBody(into out: inout ByteBuffer) {
+        switch content {
+        case .buffer(let buffer): out.writeImmutableBuffer(buffer)
+        case .bytes(let bytes): out.writeBytes(bytes)
+        }
+    }
 
     static let requestIDField = HTTPField.Name("X-Request-Id")!
 
@@ -108,7 +155,7 @@ struct EndpointAnswer {
             default: field(given.name, given.value)
             }
         }
-        if hasBody { field(.contentLength, String(body.readableBytes)) }
+        if hasBody { field(.contentLength, String(bodyCount)) }
         field(Self.requestIDField, requestID)
         field(.date, date)
         field(.server, "PiCloud")
@@ -160,14 +207,14 @@ struct EndpointAnswer {
     static func json(_ value: LuaValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> EndpointAnswer {
         let headers = withJSONType(headers)
         let bytes = (try? LuaJSON.encode(value)) ?? Array(#"{"error":{"code":"internal","message":"response not encodable"}}"#.utf8)
-        return EndpointAnswer(status: status, headers: headers, body: ByteBuffer(bytes: bytes))
+        return EndpointAnswer(status: status, headers: headers, bytes: bytes)
     }
 
     /// A handler's value as JSON; one that JSON cannot hold (NaN, invalid UTF-8) is the handler's error.
     static func json(_ value: LuaValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], handler: String) throws -> EndpointAnswer {
         let headers = withJSONType(headers)
         do {
-            return EndpointAnswer(status: status, headers: headers, body: ByteBuffer(bytes: try LuaJSON.encode(value)))
+            return EndpointAnswer(status: status, headers: headers, bytes: try LuaJSON.encode(value))
         } catch {
             throw ServiceError(.scriptError, "\(handler): the response cannot be sent as JSON: \(error.message)")
         }
@@ -176,7 +223,7 @@ struct EndpointAnswer {
     /// An answer with JSON text already encoded.
     static func json(encoded text: [UInt8], status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> EndpointAnswer {
         let headers = withJSONType(headers)
-        return EndpointAnswer(status: status, headers: headers, body: ByteBuffer(bytes: text))
+        return EndpointAnswer(status: status, headers: headers, bytes: text)
     }
 
     /// `{"error":{"code","message"}}` for a service error, as the error middleware answers it.

@@ -238,7 +238,7 @@ struct EndpointCall {
         case .nil:
             return EndpointAnswer(status: .noContent)
         case .string, .bytes:
-            return EndpointAnswer(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: ByteBuffer(bytes: value.byteValue ?? []))
+            return EndpointAnswer(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], bytes: value.byteValue ?? [])
         case .object(let fields) where !fields.isEmpty && fields.keys.allSatisfy(isResponseKey):
             return try response(
                 ResponseTable(status: fields["status"], headers: fields["headers"], json: fields["json"].map(ResponseTable.JSON.value), body: fields["body"]),
@@ -291,7 +291,7 @@ struct EndpointCall {
         case (nil, let body?):
             guard let bytes = body.byteValue else { throw ServiceError(.scriptError, "\(handler): body must be a string") }
             if headers[.contentType] == nil { headers[.contentType] = "text/plain; charset=utf-8" }
-            return EndpointAnswer(status: status, headers: headers, body: ByteBuffer(bytes: head ? [] : bytes))
+            return EndpointAnswer(status: status, headers: headers, bytes: head ? [] : bytes)
         case (nil, nil):
             return EndpointAnswer(status: status, headers: headers)
         }

@@ -199,10 +199,10 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         let sendsBody = answer.hasBody && head.method != "HEAD"
         let closing = head.closes || quiescing
         var out = answer.head(
-            allocator: context.channel.allocator, reserving: sendsBody ? answer.body.readableBytes : 0,
+            allocator: context.channel.allocator, reserving: sendsBody ? answer.bodyCount : 0,
             requestID: requestID, origin: head.origin, cors: core.configuration.cors, closing: closing, date: locals.date
         )
-        if sendsBody { out.writeImmutableBuffer(answer.body) }
+        if sendsBody { answer.writeBody(into: &out) }
         if closing {
             phase = .closed
             buffer = nil

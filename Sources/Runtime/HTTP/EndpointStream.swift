@@ -175,7 +175,7 @@ final class EndpointStream: ChannelDuplexHandler, RemovableChannelHandler, Pipel
         locals?.settle()
         let fields = answer.fields(requestID: requestID, origin: request.headerFields[CORSPolicy.origin], cors: core.configuration.cors, closing: closing)
         context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.status, headerFields: fields))), promise: nil)
-        if answer.hasBody, request.method != .head, answer.body.readableBytes > 0 { context.write(wrapOutboundOut(.body(answer.body)), promise: nil) }
+        if answer.hasBody, request.method != .head, answer.bodyCount > 0 { context.write(wrapOutboundOut(.body(answer.body)), promise: nil) }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         if closing {
             phase = .closed
