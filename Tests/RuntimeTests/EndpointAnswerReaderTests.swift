@@ -78,3 +78,28 @@ struct EndpointAnswerReaderTests {
         #expect(read == nil)
     }
 }
+
+extension EndpointAnswerReaderTests {
+    @Test("a plain JSON answer's head from the template is byte for byte the head written field by field")
+    func templateHead() {
+        let allocator = ByteBufferAllocator()
+        let date = "Mon, 30 Nov 2026 08:40:00 GMT"
+        for length in [0, 1, 9, 10, 99, 100, 12_345, 1_000_000] {
+            let answer = EndpointAnswer.json(encoded: Array(repeating: UInt8(ascii: "7"), count: length))
+            #expect(answer.onlyJSONType)
+            let template = answer.templateHead(allocator: allocator, reserving: 0, requestID: "01KB0000000000000000000000", date: date)
+            let written = answer.writtenHead(
+                allocator: allocator, reserving: 0, requestID: "01KB0000000000000000000000", origin: nil, cors: CORSPolicy(), closing: false, date: date
+            )
+            #expect(template == written, "\(length): \(String(buffer: template)) vs \(String(buffer: written))")
+            #expect(String(buffer: template).contains("Content-Length: \(length)\r\n"))
+        }
+        // Anything else takes the written way.
+        #expect(!EndpointAnswer.json(encoded: [], headers: [.cacheControl: "no-store"]).onlyJSONType)
+        var busy = EndpointAnswer.json(encoded: [])
+        busy.headers[.retryAfter] = "1"
+        #expect(!busy.onlyJSONType)
+        #expect(!EndpointAnswer.error(ServiceError(.notFound, "x")).onlyJSONType)
+        #expect(EndpointAnswer.json(.object(["a": 1])).onlyJSONType)
+    }
+}

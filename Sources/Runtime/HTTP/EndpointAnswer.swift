@@ -40,7 +40,12 @@ struct EndpointRequest {
 /// An endpoint's answer before it is written: by the pipeline as is, by the router as a `Response`.
 struct EndpointAnswer {
     var status: HTTPResponse.Status
-    var headers: HTTPFields = [:]
+    var headers: HTTPFields = [:] {
+        didSet { onlyJSONType = false }
+    }
+    /// The fields are JSON's content type alone (a JSON answer without fields of the handler's):
+    /// the most common head, written from a template.
+    private(set) var onlyJSONType = false
     /// The body as made: a handler's text or JSON stays an array until it is written, so that the
     /// fast path copies it once, into the answer's buffer (a `ByteBuffer` of its own first was two
     /// more allocations and a copy for every answer).
@@ -110,6 +115,36 @@ struct EndpointAnswer {
     func head(
         allocator: ByteBufferAllocator, reserving extra: Int, requestID: String, origin: String?, cors: CORSPolicy, closing: Bool,
         date: String = HTTPDate.now
+    ) -> ByteBuffer {
+        if onlyJSONType, status == .ok, origin == nil, !closing {
+            return templateHead(allocator: allocator, reserving: extra, requestID: requestID, date: date)
+        }
+        return writtenHead(allocator: allocator, reserving: extra, requestID: requestID, origin: origin, cors: cors, closing: closing, date: date)
+    }
+
+    /// The head of a plain JSON answer (200, JSON's content type, no CORS, the connection kept),
+    /// the same bytes ``writtenHead(allocator:reserving:requestID:origin:cors:closing:date:)``
+    /// writes for it, without going through its fields.
+    func templateHead(allocator: ByteBufferAllocator, reserving extra: Int, requestID: String, date: String) -> ByteBuffer {
+        let length = bodyCount
+        var out = allocator.buffer(capacity: 192 + requestID.utf8.count + date.utf8.count + extra)
+        out.writeWithUnsafeMutableBytes(minimumWritableBytes: 192 + requestID.utf8.count + date.utf8.count) { raw in
+            var head = RawWriter(base: raw.baseAddress!)
+            head.put("HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ")
+            head.put(decimal: length)
+            head.put("\r\nX-Request-Id: ")
+            head.put(requestID)
+            head.put("\r\nDate: ")
+            head.put(date)
+            head.put("\r\nServer: PiCloud\r\n\r\n")
+            return head.count
+        }
+        return out
+    }
+
+    /// The head written field by field.
+    func writtenHead(
+        allocator: ByteBufferAllocator, reserving extra: Int, requestID: String, origin: String?, cors: CORSPolicy, closing: Bool, date: String
     ) -> ByteBuffer {
         let phrase = self.phrase
         let code = status.code
@@ -183,6 +218,22 @@ struct EndpointAnswer {
             }
         }
 
+        /// A non-negative integer in decimal.
+        mutating func put(decimal value: Int) {
+            var digits = 1
+            var rest = value / 10
+            while rest > 0 {
+                digits += 1
+                rest /= 10
+            }
+            var value = value
+            for position in stride(from: count + digits - 1, through: count, by: -1) {
+                base.storeBytes(of: UInt8(48 + value % 10), toByteOffset: position, as: UInt8.self)
+                value /= 10
+            }
+            count += digits
+        }
+
         mutating func put(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) {
             base.storeBytes(of: a, toByteOffset: count, as: UInt8.self)
             base.storeBytes(of: b, toByteOffset: count + 1, as: UInt8.self)
@@ -203,18 +254,23 @@ struct EndpointAnswer {
         return headers
     }
 
+    /// A JSON answer with `bytes`, the handler's `headers` (before the content type is added).
+    private static func jsonAnswer(status: HTTPResponse.Status, headers: HTTPFields, bytes: [UInt8]) -> EndpointAnswer {
+        var answer = EndpointAnswer(status: status, headers: withJSONType(headers), bytes: bytes)
+        answer.onlyJSONType = headers.isEmpty
+        return answer
+    }
+
     /// A JSON answer (PiCloud's one JSON model, exact about integers and floats).
     static func json(_ value: LuaValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> EndpointAnswer {
-        let headers = withJSONType(headers)
         let bytes = (try? LuaJSON.encode(value)) ?? Array(#"{"error":{"code":"internal","message":"response not encodable"}}"#.utf8)
-        return EndpointAnswer(status: status, headers: headers, bytes: bytes)
+        return jsonAnswer(status: status, headers: headers, bytes: bytes)
     }
 
     /// A handler's value as JSON; one that JSON cannot hold (NaN, invalid UTF-8) is the handler's error.
     static func json(_ value: LuaValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], handler: String) throws -> EndpointAnswer {
-        let headers = withJSONType(headers)
         do {
-            return EndpointAnswer(status: status, headers: headers, bytes: try LuaJSON.encode(value))
+            return jsonAnswer(status: status, headers: headers, bytes: try LuaJSON.encode(value))
         } catch {
             throw ServiceError(.scriptError, "\(handler): the response cannot be sent as JSON: \(error.message)")
         }
@@ -222,8 +278,7 @@ struct EndpointAnswer {
 
     /// An answer with JSON text already encoded.
     static func json(encoded text: [UInt8], status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> EndpointAnswer {
-        let headers = withJSONType(headers)
-        return EndpointAnswer(status: status, headers: headers, bytes: text)
+        jsonAnswer(status: status, headers: headers, bytes: text)
     }
 
     /// `{"error":{"code","message"}}` for a service error, as the error middleware answers it.
