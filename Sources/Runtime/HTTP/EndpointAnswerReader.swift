@@ -44,6 +44,10 @@ class EndpointAnswerReader: LuaResultReader, @unchecked Sendable {
             guard let fields = results.fields(of: 0, named: Self.responseKeys) else {
                 return results.json(0).map { .json(encoded: $0) }
             }
+            // `{ json = ... }` alone, the most common response table: straight to its answer.
+            if fields.kind(0) == .nil, fields.kind(1) == .nil, fields.kind(3) == .nil, fields.kind(2) != .nil {
+                return fields.json(2).map { .json(encoded: $0) }
+            }
             var table = EndpointCall.ResponseTable(status: try fields.value(0), headers: try fields.value(1), body: try fields.value(3))
             // Absent fields read as nil: present ones are never nil in a Lua table.
             if table.status == .nil { table.status = nil }
