@@ -127,8 +127,10 @@ struct EndpointAnswer {
     /// writes for it, without going through its fields.
     func templateHead(allocator: ByteBufferAllocator, reserving extra: Int, requestID: String, date: String) -> ByteBuffer {
         let length = bodyCount
-        var out = allocator.buffer(capacity: 192 + requestID.utf8.count + date.utf8.count + extra)
-        out.writeWithUnsafeMutableBytes(minimumWritableBytes: 192 + requestID.utf8.count + date.utf8.count) { raw in
+        // The static parts and the length take under 192 bytes.
+        let bound = 192 + requestID.utf8.count + date.utf8.count
+        var out = allocator.buffer(capacity: bound + extra)
+        out.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { raw in
             var head = RawWriter(base: raw.baseAddress!)
             head.put("HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ")
             head.put(decimal: length)

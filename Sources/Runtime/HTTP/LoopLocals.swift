@@ -39,6 +39,7 @@ final class LoopLocals: @unchecked Sendable {
             for: ObjectIdentifier(loop), schedule: { loop.execute($0) }, pause: { SliceRounds.on(loop).enqueue($0) }, executor: LoopTaskExecutor.on(loop)
         )
     }
+
     /// The `Date` header's value now.
     var date: String {
         let now = HTTPDate.coarseSecond()

@@ -17,14 +17,18 @@ public enum Identifiers {
     /// system's (two `getrandom` calls per request were a measurable part of answering one).
     /// Unique and time-ordered like any ULID, but predictable: never for anything secret.
     public static func requestID(at time: Milliseconds = Clock.now()) -> String {
-        // The generator's two next steps, taken without a lock (both event loops make ids): its
-        // state only ever advances by a constant, so one atomic add hands each caller its own.
-        let state = requestIDState.wrappingAdd(2 &* SplitMix64.gamma, ordering: .relaxed).oldValue
-        var steps = TwoSteps(first: state &+ SplitMix64.gamma)
+        var steps = TwoSteps(first: reserveRequestIDs(1))
         return ulid(at: time, using: &steps)
     }
 
     private static let requestIDState = Atomic<UInt64>(UInt64.random(in: .min ... .max))
+
+    /// The generator's state for the first of `count` ids (two steps each), taken without a lock
+    /// (both event loops make ids): the state only ever advances by a constant, so one atomic add
+    /// hands each caller steps of its own.
+    private static func reserveRequestIDs(_ count: Int) -> UInt64 {
+        requestIDState.wrappingAdd(2 &* UInt64(count) &* SplitMix64.gamma, ordering: .relaxed).oldValue &+ SplitMix64.gamma
+    }
 
     /// Request ids for one thread (an event loop): the same sequence as ``requestID(at:)``, taken
     /// from it `block` ids at a time, so that the threads do not write the shared state for every
@@ -40,7 +44,7 @@ public enum Identifiers {
 
         public mutating func make(at time: Milliseconds = Clock.now()) -> String {
             if left == 0 {
-                next = requestIDState.wrappingAdd(2 &* UInt64(block) &* SplitMix64.gamma, ordering: .relaxed).oldValue &+ SplitMix64.gamma
+                next = reserveRequestIDs(block)
                 left = block
             }
             left -= 1
