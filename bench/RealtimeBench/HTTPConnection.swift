@@ -28,13 +28,22 @@ struct HTTPConnection: Sendable {
     }
 
     func post(_ path: String, json: String) async throws -> HTTPResponse {
-        try await send("POST \(path) HTTP/1.1\r\nHost: \(host)\r\nContent-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n\r\n\(json)")
+        try await startPost(path, json: json).get()
+    }
+
+    /// Sends a POST without waiting for earlier answers (they arrive in order): for open-loop load.
+    func startPost(_ path: String, json: String) -> EventLoopFuture<HTTPResponse> {
+        start("POST \(path) HTTP/1.1\r\nHost: \(host)\r\nContent-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n\r\n\(json)")
     }
 
     private func send(_ text: String) async throws -> HTTPResponse {
+        try await start(text).get()
+    }
+
+    private func start(_ text: String) -> EventLoopFuture<HTTPResponse> {
         let promise = channel.eventLoop.makePromise(of: HTTPResponse.self)
         channel.writeAndFlush(ResponseHandler.Request(bytes: ByteBuffer(string: text), response: promise), promise: nil)
-        return try await promise.futureResult.get()
+        return promise.futureResult
     }
 
     func close() async {

@@ -16,6 +16,7 @@
 #   ROUNDS=3                        hello and kv-read: rounds of PiCloud and nginx back to back (median used)
 #   TARANTOOL_FIBERS=64
 #   TRIGGER_EVENTS=20000 TRIGGER_WRITERS=$CONNECTIONS STEADY_EVENTS=2000 STEADY_RATE=500
+#   TRIGGER_RATES="5000 10000" TRIGGER_RATE_SECONDS=3   open-loop passes, one write per request ($CONNECTIONS connections)
 #   FANOUT_SUBSCRIBERS="1000 10000"  FANOUT_EVENTS, FANOUT_RATE (default 200 events at 20/s below
 #   5,000 subscribers, 50 at 5/s from there, as bench/realtime)  CLIENT_THREADS=1
 #   COLD_REPEATS=5  NGINX_WORKERS=$(nproc)
@@ -39,6 +40,8 @@ TRIGGER_EVENTS=${TRIGGER_EVENTS:-20000}
 TRIGGER_WRITERS=${TRIGGER_WRITERS:-$CONNECTIONS}
 STEADY_EVENTS=${STEADY_EVENTS:-2000}
 STEADY_RATE=${STEADY_RATE:-500}
+TRIGGER_RATES=${TRIGGER_RATES:-5000 10000}
+TRIGGER_RATE_SECONDS=${TRIGGER_RATE_SECONDS:-3}
 FANOUT_SUBSCRIBERS=${FANOUT_SUBSCRIBERS:-1000 10000}
 CLIENT_THREADS=${CLIENT_THREADS:-1}
 COLD_REPEATS=${COLD_REPEATS:-5}
@@ -240,6 +243,13 @@ trigger_workload() {
   $py trigger "$port" "$TRIGGER_EVENTS" "$TRIGGER_WRITERS" "$STEADY_EVENTS" "$STEADY_RATE" > "$work/trigger-picloud.json" \
     || { cat "$work/picloud-trigger.log"; exit 1; }
   echo "  $(cat "$work/trigger-picloud.json")"
+  # One request per write at fixed rates, open loop: what a client sending that many writes sees.
+  local rate
+  for rate in $TRIGGER_RATES; do
+    $py trigger-paced "$port" .build/release/realtime-bench "$rate" "$TRIGGER_RATE_SECONDS" "$CONNECTIONS" > "$work/trigger-paced-$rate.json" \
+      || { cat "$work/picloud-trigger.log"; exit 1; }
+    echo "  at $rate/s: $(cat "$work/trigger-paced-$rate.json")"
+  done
   stop "$server" "PiCloud (trigger)"
 
   # The dispatcher alone: a backlog written by a server that delivers nothing, then a server
@@ -363,7 +373,7 @@ python3 - "$work/params.json" <<PY
 import json, sys
 json.dump({"date": "$date", "run": "$(date -u +%FT%TZ)", "duration": $DURATION, "warmup": $WARMUP, "connections": $CONNECTIONS,
            "threads": $THREADS, "rounds": $ROUNDS, "tarantool_fibers": $TARANTOOL_FIBERS, "trigger_events": $TRIGGER_EVENTS, "trigger_writers": $TRIGGER_WRITERS,
-           "steady_events": $STEADY_EVENTS, "steady_rate": $STEADY_RATE, "client_threads": $CLIENT_THREADS, "cold_repeats": $COLD_REPEATS,
+           "steady_events": $STEADY_EVENTS, "steady_rate": $STEADY_RATE, "trigger_rate_seconds": $TRIGGER_RATE_SECONDS, "client_threads": $CLIENT_THREADS, "cold_repeats": $COLD_REPEATS,
            "nginx_workers": $NGINX_WORKERS, "ulimit": $(ulimit -n), "workloads": "$WORKLOADS",
            "load_note": """$load_note; $(load1) when it ended (the benchmark's own processes count in that)"""}, open(sys.argv[1], "w"))
 PY
