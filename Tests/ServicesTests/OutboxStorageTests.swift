@@ -134,6 +134,23 @@ struct OutboxStorageTests {
         #expect(try await storage.replayDeadLetter(app: "demo", id: letter.id, target: target, now: 7000) == false)
     }
 
+    @Test("a claimed delivery carries every field of its row, each in its place", arguments: Backend.all)
+    func claimedFields(_ backend: Backend) async throws {
+        let storage = try await TestStore(backend).storage
+        let target = OutboxTarget(triggerID: "trg_fields", kind: .docs, handler: "handlers/on_doc.lua",
+                                  retry: RetryPolicy(maxAttempts: 7, baseMilliseconds: 30, capMilliseconds: 900), timeoutMilliseconds: 1234)
+        let eventID = try await storage.enqueue(app: "demo", enqueue: OutboxEnqueue(targets: [target], depth: 2), event: Array(#"{"n":1}"#.utf8), now: 1000)
+        let claimed = try #require(try await storage.claimDeliveries(owner: "a", now: 1000, leaseMilliseconds: 500, limit: 10).first)
+        try await storage.retryDelivery(id: claimed.id, owner: "a", dueAt: 3000, error: "first try failed")
+        let again = try #require(try await storage.claimDeliveries(owner: "a", now: 3000, leaseMilliseconds: 700, limit: 10).first)
+        #expect(again.id == claimed.id && again.eventID == eventID && again.app == "demo" && again.triggerID == "trg_fields")
+        #expect(again.kind == .docs && again.handler == "handlers/on_doc.lua" && again.event == Array(#"{"n":1}"#.utf8))
+        #expect(again.depth == 2 && again.attempts == 2 && again.retry == target.retry && again.timeoutMilliseconds == 1234)
+        #expect(again.toDeadLetter == false && again.dueAt == 3000 && again.leasedUntil == 3700)
+        #expect(again.lastError == "first try failed" && again.createdAt == 1000)
+        #expect(try await storage.outbox(app: "demo", after: nil, limit: 10) == [again])
+    }
+
     @Test("dead letters page newest first without skipping letters that failed in the same millisecond", arguments: Backend.all)
     func deadLetterPages(_ backend: Backend) async throws {
         let store = try await TestStore(backend)
