@@ -28,22 +28,28 @@ struct HTTPConnection: Sendable {
     }
 
     func post(_ path: String, json: String) async throws -> HTTPResponse {
-        try await startPost(path, json: json).get()
+        try await start(ByteBuffer(string: Self.post(path, host: host, json: json)), flush: true).get()
     }
 
-    /// Sends a POST without waiting for earlier answers (they arrive in order): for open-loop load.
-    func startPost(_ path: String, json: String) -> EventLoopFuture<HTTPResponse> {
-        start("POST \(path) HTTP/1.1\r\nHost: \(host)\r\nContent-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n\r\n\(json)")
+    static func post(_ path: String, host: String, json: String) -> String {
+        "POST \(path) HTTP/1.1\r\nHost: \(host)\r\nContent-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n\r\n\(json)"
     }
 
     private func send(_ text: String) async throws -> HTTPResponse {
-        try await start(text).get()
+        try await start(ByteBuffer(string: text), flush: true).get()
     }
 
-    private func start(_ text: String) -> EventLoopFuture<HTTPResponse> {
+    /// Writes a request without waiting for earlier answers (they arrive in order), flushed now or
+    /// by a later `flush()`: for open-loop load. On the channel's event loop only when not flushed.
+    func start(_ request: ByteBuffer, flush: Bool) -> EventLoopFuture<HTTPResponse> {
         let promise = channel.eventLoop.makePromise(of: HTTPResponse.self)
-        channel.writeAndFlush(ResponseHandler.Request(bytes: ByteBuffer(string: text), response: promise), promise: nil)
+        let request = ResponseHandler.Request(bytes: request, response: promise)
+        if flush { channel.writeAndFlush(request, promise: nil) } else { channel.write(request, promise: nil) }
         return promise.futureResult
+    }
+
+    func flush() {
+        channel.flush()
     }
 
     func close() async {

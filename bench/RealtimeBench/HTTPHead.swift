@@ -36,32 +36,57 @@ struct HTTPHead {
             if buffer.readableBytes > maximumSize { throw Malformed(reason: "longer than \(maximumSize) bytes") }
             return nil
         }
-        let text = buffer.readString(length: end)!
-        // "\r\n" is one Character in Swift, so split on both forms of line end.
-        var lines = text.split { $0 == "\r\n" || $0 == "\n" }
-        guard !lines.isEmpty else { throw Malformed(reason: "empty") }
-        let start = lines.removeFirst().split(separator: " ", maxSplits: 2)
+        // Read as bytes: Swift's String splitting was a quarter of the paced client's CPU.
+        let head = try buffer.withUnsafeReadableBytes { bytes in try parse(UnsafeRawBufferPointer(rebasing: bytes[..<end]), isResponse: isResponse) }
+        buffer.moveReaderIndex(forwardBy: end)
+        return head
+    }
+
+    private static func parse(_ bytes: UnsafeRawBufferPointer, isResponse: Bool) throws -> HTTPHead {
+        var lines: [Range<Int>] = []
+        var start = 0
+        while start < bytes.count {
+            var end = SSEScanner.index(of: UInt8(ascii: "\n"), in: bytes, from: start) ?? bytes.count
+            let next = end + 1
+            if end > start, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+            if end > start { lines.append(start..<end) }
+            start = next
+        }
+        guard let first = lines.first else { throw Malformed(reason: "empty") }
+        let words = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[first]), as: UTF8.self).split(separator: " ", maxSplits: 2)
         var head = HTTPHead()
         if isResponse {
-            guard start.count >= 2, start[0].hasPrefix("HTTP/1."), let status = Int(start[1]) else { throw Malformed(reason: "status line") }
+            guard words.count >= 2, words[0].hasPrefix("HTTP/1."), let status = Int(words[1]) else { throw Malformed(reason: "status line") }
             head.status = status
         } else {
-            guard start.count == 3, start[2].hasPrefix("HTTP/1.") else { throw Malformed(reason: "request line") }
-            head.method = String(start[0])
-            head.path = String(start[1])
+            guard words.count == 3, words[2].hasPrefix("HTTP/1.") else { throw Malformed(reason: "request line") }
+            head.method = String(words[0])
+            head.path = String(words[1])
         }
-        for line in lines {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let name = line[..<colon].lowercased()
-            let value = line[line.index(after: colon)...].trimmingSpaces
-            if name == "content-length" {
-                guard let length = Int(value), length >= 0 else { throw Malformed(reason: "content-length") }
+        for line in lines.dropFirst() {
+            guard let colon = bytes[line].firstIndex(of: UInt8(ascii: ":")) else { continue }
+            let name = bytes[line.lowerBound..<colon]
+            if matches(name, "content-length") {
+                let value = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(colon + 1)..<line.upperBound]), as: UTF8.self)
+                guard let length = Int(Substring(value).trimmingSpaces), length >= 0 else { throw Malformed(reason: "content-length") }
                 head.contentLength = length
-            } else if name == "transfer-encoding" {
-                head.chunked = value.lowercased().hasSuffix("chunked")
+            } else if matches(name, "transfer-encoding") {
+                let value = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(colon + 1)..<line.upperBound]), as: UTF8.self)
+                head.chunked = Substring(value).trimmingSpaces.lowercased().hasSuffix("chunked")
             }
         }
         return head
+    }
+
+    /// Whether `name` is `lowercase` in any case (ASCII).
+    private static func matches(_ name: Slice<UnsafeRawBufferPointer>, _ lowercase: StaticString) -> Bool {
+        guard name.count == lowercase.utf8CodeUnitCount else { return false }
+        let expected = UnsafeRawBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
+        for (offset, byte) in name.enumerated() {
+            let lower = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+            if lower != expected[offset] { return false }
+        }
+        return true
     }
 }
 

@@ -1,10 +1,11 @@
 import NIOCore
 import NIOPosix
 
-/// `realtime-bench paced`: POSTs to one path at a fixed rate, open loop. Request i is sent at
-/// start + i / rate on connection i mod C whether or not earlier answers have arrived (they are
-/// pipelined), so a slow server meets the same arrivals as a fast one. bench/compare's trigger
-/// workload uses it for its pass at a fixed rate; the server measures that pass's latency itself.
+/// `realtime-bench paced`: POSTs to one path at a fixed rate, open loop. Request i is due at
+/// start + i / rate on connection i mod C and is sent at the first tick of that connection's event
+/// loop from then on (ticks at most 0.2 ms apart), whether or not earlier answers have arrived
+/// (they are pipelined), so a slow server meets the same arrivals as a fast one. bench/compare's
+/// trigger workload uses it for its passes at fixed rates; the server measures their latency itself.
 enum PacedLoad {
     static let usage = """
                realtime-bench paced --port PORT --path PATH [--rate 10000] [--requests 30000] [--connections 32] [--threads 1] [--body '{}']
@@ -25,22 +26,27 @@ enum PacedLoad {
         guard rate > 0, requests > 0, connections > 0, threads > 0 else { throw ClientConfiguration.BadFlag(flag: "a count") }
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-        var senders: [PacedSender] = []
+        var byLoop: [ObjectIdentifier: [(first: Int, http: HTTPConnection)]] = [:]
         for first in 0..<connections {
             let http = try await HTTPConnection.connect(group: group, host: "127.0.0.1", port: port)
-            senders.append(PacedSender(http: http, first: first, stride: connections, count: requests, path: path, body: body))
+            byLoop[ObjectIdentifier(http.channel.eventLoop), default: []].append((first, http))
         }
+        // Every request is the same: its bytes are built once.
+        let request = ByteBuffer(string: HTTPConnection.post(path, host: "127.0.0.1:\(port)", json: body))
+        let tickers = byLoop.values.map { PacedTicker(connections: $0, count: requests, stride: connections, request: request) }
         let start = NIODeadline.now() + .milliseconds(20)
         let period = 1e9 / rate
-        let results = try await withThrowingTaskGroup(of: PacedSender.Result.self) { tasks in
-            for sender in senders {
-                tasks.addTask { try await sender.run(start: start, period: period) }
+        let results = try await withThrowingTaskGroup(of: PacedTicker.Result.self) { tasks in
+            for ticker in tickers {
+                tasks.addTask { try await ticker.run(start: start, period: period) }
             }
-            var all: [PacedSender.Result] = []
+            var all: [PacedTicker.Result] = []
             for try await result in tasks { all.append(result) }
             return all
         }
-        for sender in senders { await sender.http.close() }
+        for ticker in tickers {
+            for connection in ticker.connections { await connection.http.close() }
+        }
         try await group.shutdownGracefully()
 
         let latencies = results.flatMap(\.latencies).sorted()
@@ -65,9 +71,11 @@ enum PacedLoad {
     }
 }
 
-/// One connection's share of the paced requests: 'first', 'first + stride', … below 'count'.
-/// Its state is touched only on its connection's event loop (scheduled tasks and answer callbacks).
-final class PacedSender: @unchecked Sendable {
+/// The connections of one event loop and their share of the requests: connection k sends
+/// 'first', 'first + stride', … below 'count'. Every `tick` (each 0.2 ms at most, or at the next
+/// request's time) it writes the requests due by then on each connection and flushes each once.
+/// Its state is touched only on that event loop (ticks and answer callbacks).
+final class PacedTicker: @unchecked Sendable {
     struct Result: Sendable {
         /// Milliseconds from sending to the answer, and from the due time to sending.
         var latencies: [Double] = []
@@ -76,58 +84,64 @@ final class PacedSender: @unchecked Sendable {
         var lastSent = NIODeadline.uptimeNanoseconds(0)
     }
 
-    let http: HTTPConnection
-    private let first: Int
-    private let stride: Int
+    let connections: [(first: Int, http: HTTPConnection)]
     private let count: Int
-    private let path: String
-    private let body: String
+    private let stride: Int
+    private let request: ByteBuffer
+    private var next: [Int]
     private var result = Result()
     private var answered = 0
+    private let expected: Int
 
-    init(http: HTTPConnection, first: Int, stride: Int, count: Int, path: String, body: String) {
-        self.http = http
-        self.first = first
-        self.stride = stride
+    init(connections: [(first: Int, http: HTTPConnection)], count: Int, stride: Int, request: ByteBuffer) {
+        self.connections = connections
         self.count = count
-        self.path = path
-        self.body = body
+        self.stride = stride
+        self.request = request
+        next = connections.map(\.first)
+        expected = connections.reduce(0) { $0 + ($1.first < count ? (count - $1.first + stride - 1) / stride : 0) }
     }
 
-    private var expected: Int { first < count ? (count - first + stride - 1) / stride : 0 }
+    private var loop: any EventLoop { connections[0].http.channel.eventLoop }
 
     func run(start: NIODeadline, period: Double) async throws -> Result {
-        let loop = http.channel.eventLoop
         let done = loop.makePromise(of: Result.self)
         loop.execute {
-            if self.expected == 0 { done.succeed(self.result) } else { self.schedule(self.first, start: start, period: period, done: done) }
+            if self.expected == 0 { done.succeed(self.result) } else { self.tick(start: start, period: period, done: done) }
         }
         return try await done.futureResult.get()
     }
 
-    private func schedule(_ index: Int, start: NIODeadline, period: Double, done: EventLoopPromise<Result>) {
-        guard index < count else { return }
-        let due = start + .nanoseconds(Int64(Double(index) * period))
-        http.channel.eventLoop.scheduleTask(deadline: due) {
-            self.send(index, due: due, start: start, period: period, done: done)
-        }
-    }
-
-    private func send(_ index: Int, due: NIODeadline, start: NIODeadline, period: Double, done: EventLoopPromise<Result>) {
-        let sent = NIODeadline.now()
-        result.late.append(Double((sent - due).nanoseconds) / 1e6)
-        result.lastSent = sent
-        http.startPost(path, json: body).whenComplete { outcome in
-            switch outcome {
-            case .success(let response):
-                if response.status != 200 { self.result.errors += 1 }
-                self.result.latencies.append(Double((NIODeadline.now() - sent).nanoseconds) / 1e6)
-            case .failure:
-                self.result.errors += 1
+    private func tick(start: NIODeadline, period: Double, done: EventLoopPromise<Result>) {
+        let now = NIODeadline.now()
+        let due = now < start ? 0 : min(count, Int(Double((now - start).nanoseconds) / period) + 1)
+        var earliest = count
+        for k in connections.indices {
+            var index = next[k]
+            while index < due {
+                result.late.append(Double((now - (start + .nanoseconds(Int64(Double(index) * period)))).nanoseconds) / 1e6)
+                connections[k].http.start(request, flush: false).whenComplete { outcome in
+                    switch outcome {
+                    case .success(let response):
+                        if response.status != 200 { self.result.errors += 1 }
+                        self.result.latencies.append(Double((NIODeadline.now() - now).nanoseconds) / 1e6)
+                    case .failure:
+                        self.result.errors += 1
+                    }
+                    self.answered += 1
+                    if self.answered == self.expected { done.succeed(self.result) }
+                }
+                index += stride
             }
-            self.answered += 1
-            if self.answered == self.expected { done.succeed(self.result) }
+            if index != next[k] {
+                connections[k].http.flush()
+                result.lastSent = now
+                next[k] = index
+            }
+            earliest = min(earliest, index)
         }
-        schedule(index + stride, start: start, period: period, done: done)
+        guard earliest < count else { return }
+        let deadline = max(start + .nanoseconds(Int64(Double(earliest) * period)), now + .microseconds(200))
+        loop.scheduleTask(deadline: deadline) { self.tick(start: start, period: period, done: done) }
     }
 }
