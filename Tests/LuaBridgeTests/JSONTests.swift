@@ -35,6 +35,12 @@ struct JSONTests {
     func strings() throws {
         #expect(try LuaJSON.decode(#""a\"b\\c\/d\b\f\n\r\t\u0041\u00e9\ud83c\udf89""#) == "a\"b\\c/d\u{8}\u{C}\n\r\tAé🎉")
         #expect(try LuaJSON.decode(" [ 1 , {\"a\" : [ ] } ] ") == [1, ["a": []]])
+        // Raw UTF-8, short and long, with and without escapes around it; bytes and a slice of them.
+        #expect(try LuaJSON.decode(#"["é", "a longer string than fifteen bytes ✓", "x\ny é", "\u00e9é"]"#) ==
+                ["é", "a longer string than fifteen bytes ✓", "x\ny é", "éé"])
+        let bytes = Array(#"  {"key":"t:1","op":"set"}"#.utf8)
+        #expect(try LuaJSON.decode(bytes) == ["key": "t:1", "op": "set"])
+        #expect(try LuaJSON.decode(bytes[2...]) == ["key": "t:1", "op": "set"])
     }
 
     @Test("rejects malformed text with an offset", arguments: [
@@ -48,6 +54,9 @@ struct JSONTests {
     @Test("rejects invalid UTF-8 inside strings")
     func invalidUTF8() {
         #expect(throws: LuaJSONError.self) { try LuaJSON.decode([UInt8(ascii: "\""), 0xFF, UInt8(ascii: "\"")]) }
+        // After an escape, and a sequence cut short.
+        #expect(throws: LuaJSONError.self) { try LuaJSON.decode(Array(#""a\n"#.utf8) + [0xC3, UInt8(ascii: "\"")]) }
+        #expect(throws: LuaJSONError.self) { try LuaJSON.decode(Array(#""abc"#.utf8) + [0xE2, 0x9C, UInt8(ascii: "\"")]) }
     }
 
     @Test("limits nesting depth")

@@ -148,6 +148,20 @@ func runBenchmarks() async throws -> [Row] {
             rows.append(Row(name: "Lua arithmetic loop (count hook on)", unit: "ns/iteration", picloud: picloud, baseline: baseline, baselineName: "same loop, plain Lua, no hook"))
         }
 
+        // 6. Decoding JSON into Lua values (kv.get, docs.get, a trigger's event, a request's
+        // body), against Foundation's parser on the same bytes.
+        do {
+            let n = 200_000 / scale
+            let event = Array(#"{"kind":"kv","op":"set","key":"t:r10000:1","value":{"name":"Ada Lovelace","tags":["a","b"],"n":1}}"#.utf8)
+            let picloud = try await measure(operations: n) {
+                for _ in 0..<n { _ = try LuaJSON.decode(event) }
+            }
+            let data = Data(event)
+            let baseline = try await measure(operations: n) {
+                for _ in 0..<n { _ = try JSONSerialization.jsonObject(with: data) }
+            }
+            rows.append(Row(name: "JSON decode (a kv trigger's event)", unit: "ns/decode", picloud: picloud, baseline: baseline, baselineName: "Foundation JSONSerialization"))
+        }
 
     return rows
 }

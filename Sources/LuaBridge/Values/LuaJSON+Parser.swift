@@ -153,21 +153,33 @@ extension LuaJSON {
         mutating func parseString() throws(LuaJSONError) -> String {
             let start = index
             index += 1
-            var out: [UInt8] = []
+            // Only a string with escapes is copied piece by piece; the others become a String
+            // straight from the input (no allocation at all up to 15 bytes).
+            var unescaped: [UInt8]?
             var runStart = index
             while true {
                 guard index < bytes.count else { throw LuaJSONError("invalid JSON: unterminated string starting at offset \(start)") }
                 let byte = bytes[index]
                 if byte == UInt8(ascii: "\"") {
-                    out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index]))
+                    let run = UnsafeBufferPointer(rebasing: bytes[runStart..<index])
                     index += 1
-                    break
+                    let text: String?
+                    if var out = unescaped {
+                        out.append(contentsOf: run)
+                        text = out.withUnsafeBufferPointer(LuaValue.validUTF8)
+                    } else {
+                        text = LuaValue.validUTF8(run)
+                    }
+                    guard let text else { throw LuaJSONError("invalid JSON: the string at offset \(start) is not valid UTF-8") }
+                    return text
                 }
                 if byte < 0x20 { throw unexpected("in a string (control characters must be escaped)") }
                 if byte != UInt8(ascii: "\\") {
                     index += 1
                     continue
                 }
+                var out = unescaped ?? []
+                unescaped = nil
                 out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index]))
                 index += 1
                 guard index < bytes.count else { throw unexpected("in a string") }
@@ -185,12 +197,9 @@ extension LuaJSON {
                     index -= 1
                     throw unexpected("after a backslash in a string")
                 }
+                unescaped = out
                 runStart = index
             }
-            guard let text = String(validating: out, as: UTF8.self) else {
-                throw LuaJSONError("invalid JSON: the string at offset \(start) is not valid UTF-8")
-            }
-            return text
         }
 
         mutating func hexQuad() throws(LuaJSONError) -> UInt32 {

@@ -21,18 +21,27 @@ public enum LuaJSON {
 
     /// Decodes one JSON value (surrounding whitespace allowed, nothing else).
     public static func decode(_ bytes: some Collection<UInt8>, maxDepth: Int = defaultMaxDepth) throws(LuaJSONError) -> LuaValue {
-        let result: Result<LuaValue, LuaJSONError>? = bytes.withContiguousStorageIfAvailable { buffer in
-            var parser = Parser(bytes: buffer, maxDepth: maxDepth)
-            return Result { () throws(LuaJSONError) in try parser.parseDocument() }
-        }
+        let result = bytes.withContiguousStorageIfAvailable { buffer in parse(buffer, maxDepth: maxDepth) }
         if let result { return try result.get() }
         let copy = Array(bytes)
         return try decode(copy, maxDepth: maxDepth)
     }
 
+    /// Decodes one JSON value from bytes: what callers in other modules mostly pass, without the
+    /// generic overload's run-time type lookups.
+    public static func decode(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(LuaJSONError) -> LuaValue {
+        try bytes.withUnsafeBufferPointer { buffer in parse(buffer, maxDepth: maxDepth) }.get()
+    }
+
     /// Decodes one JSON value from text.
     public static func decode(_ text: String, maxDepth: Int = defaultMaxDepth) throws(LuaJSONError) -> LuaValue {
-        try decode(Array(text.utf8), maxDepth: maxDepth)
+        var text = text
+        return try text.withUTF8 { buffer in parse(buffer, maxDepth: maxDepth) }.get()
+    }
+
+    private static func parse(_ buffer: UnsafeBufferPointer<UInt8>, maxDepth: Int) -> Result<LuaValue, LuaJSONError> {
+        var parser = Parser(bytes: buffer, maxDepth: maxDepth)
+        return Result { () throws(LuaJSONError) in try parser.parseDocument() }
     }
 }
 
