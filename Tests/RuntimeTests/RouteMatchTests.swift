@@ -1,3 +1,4 @@
+import Foundation
 import LuaBridge
 import Testing
 @testable import Runtime
@@ -96,5 +97,27 @@ struct RequestHeaderTests {
         #expect(joined.map(\.name) == order)
         #expect(joined.allSatisfy { expected[$0.name] == $0.value })
         #expect(EndpointCall.joined([]).isEmpty)
+    }
+
+    @Test("percent-decoding of paths and queries answers as Foundation's decoder, without it")
+    func percentDecoding() {
+        let cases: [(String, String?)] = [
+            ("plain", "plain"), ("", ""), ("a+b%20c", "a b c"), ("%2B", "+"), ("%2b%2F", "+/"), ("%C3%A9t%c3%a9", "été"),
+            ("100%", nil), ("%4", nil), ("%zz", nil), ("%FF", nil), ("%C3", nil), ("é+%20", "é  "), ("%00", "\u{0}"),
+        ]
+        for (text, expected) in cases {
+            #expect(percentDecoded(Substring(text), plusIsSpace: true) == expected, "\(text)")
+        }
+        #expect(percentDecoded("a+b", plusIsSpace: false) == "a+b")
+        #expect(decodePathSegment("a+b%20c") == "a+b c")
+        // Against Foundation (what the query decoder used before) on random texts of the characters that matter.
+        let alphabet = Array("ab+%2fFAé0zG ")
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<5000 {
+            let text = String((0..<Int.random(in: 0...8, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! })
+            let foundation = text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+            #expect(percentDecoded(Substring(text), plusIsSpace: true) == foundation, "\(text)")
+            #expect(percentDecoded(Substring(text), plusIsSpace: false) == text.removingPercentEncoding, "\(text)")
+        }
     }
 }

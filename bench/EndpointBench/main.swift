@@ -21,7 +21,10 @@ let bench = try await EndpointBench.open(dataDirectory: data, deploy: root.appen
 try await bench.set(app: "cmp", key: "hot", json: "42")
 
 func request(_ path: String) -> String { "GET /apps/cmp/api/\(path) HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n" }
-let rows = try bench.measure([("hello", request("hello")), ("kv read (cached key)", request("kv"))], count: count, runs: runs)
+let rows = try bench.measure(
+    [("hello", request("hello")), ("request table, a query", request("echo?page=2&q=a+b%21")), ("kv read (cached key)", request("kv"))],
+    count: count, runs: runs
+)
 for row in rows where !row.answer.hasPrefix("HTTP/1.1 200") {
     print("\(row.name): unexpected answer:\n\(row.answer)")
     exit(1)

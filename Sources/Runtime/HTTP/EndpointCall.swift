@@ -208,9 +208,8 @@ struct EndpointCall {
         guard let query, !query.isEmpty else { return [] }
         return query.split(separator: "&").compactMap { pair in
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ text: Substring) -> String? { String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding }
-            guard let name = decode(parts[0]), !name.isEmpty else { return nil }
-            return (name, parts.count > 1 ? decode(parts[1]) ?? String(parts[1]) : "")
+            guard let name = percentDecoded(parts[0], plusIsSpace: true), !name.isEmpty else { return nil }
+            return (name, parts.count > 1 ? percentDecoded(parts[1], plusIsSpace: true) ?? String(parts[1]) : "")
         }
     }
 

@@ -100,6 +100,45 @@ extension Milliseconds {
 
 /// Percent-decodes one path segment (nil when malformed).
 func decodePathSegment(_ segment: Substring) -> String? {
-    // Most segments have nothing to decode: skip Foundation's decoder, a measurable cost per request.
-    segment.utf8.contains(UInt8(ascii: "%")) ? String(segment).removingPercentEncoding : String(segment)
+    percentDecoded(segment, plusIsSpace: false)
+}
+
+/// Percent-decodes `text`, with '+' as a space when `plusIsSpace` (form encoding, for queries):
+/// nil when a '%' is not followed by two hex digits or the bytes are not UTF-8, as Foundation's
+/// `removingPercentEncoding`, which cost 2 µs a call (and `replacingOccurrences` as much again).
+func percentDecoded(_ text: Substring, plusIsSpace: Bool) -> String? {
+    let utf8 = text.utf8
+    // Most parts have nothing to decode.
+    guard utf8.contains(where: { $0 == UInt8(ascii: "%") || (plusIsSpace && $0 == UInt8(ascii: "+")) }) else { return String(text) }
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(utf8.count)
+    var index = utf8.startIndex
+    while index != utf8.endIndex {
+        let byte = utf8[index]
+        utf8.formIndex(after: &index)
+        switch byte {
+        case UInt8(ascii: "%"):
+            guard index != utf8.endIndex, let high = hexValue(utf8[index]) else { return nil }
+            utf8.formIndex(after: &index)
+            guard index != utf8.endIndex, let low = hexValue(utf8[index]) else { return nil }
+            utf8.formIndex(after: &index)
+            bytes.append(high << 4 | low)
+        case UInt8(ascii: "+") where plusIsSpace:
+            bytes.append(UInt8(ascii: " "))
+        default:
+            bytes.append(byte)
+        }
+    }
+    // Decoding replaces what is not UTF-8, so the text is valid exactly when it has the same bytes.
+    let decoded = String(decoding: bytes, as: UTF8.self)
+    return decoded.utf8.elementsEqual(bytes) ? decoded : nil
+}
+
+private func hexValue(_ byte: UInt8) -> UInt8? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+    default: nil
+    }
 }
