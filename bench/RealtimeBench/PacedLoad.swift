@@ -35,6 +35,7 @@ enum PacedLoad {
         let request = ByteBuffer(string: HTTPConnection.post(path, host: "127.0.0.1:\(port)", json: body))
         let tickers = byLoop.values.map { PacedTicker(connections: $0, count: requests, stride: connections, request: request) }
         let start = NIODeadline.now() + .milliseconds(20)
+        let startWall = wallMicros() + 20_000
         let period = 1e9 / rate
         let results = try await withThrowingTaskGroup(of: PacedTicker.Result.self) { tasks in
             for ticker in tickers {
@@ -53,7 +54,7 @@ enum PacedLoad {
         let late = results.flatMap(\.late).sorted()
         let lastSent = results.map(\.lastSent).max() ?? start
         let fields = [
-            "\"requests\":\(requests)", "\"rate\":\(rate)", "\"connections\":\(connections)",
+            "\"requests\":\(requests)", "\"rate\":\(rate)", "\"connections\":\(connections)", "\"start_us\":\(startWall)",
             "\"errors\":\(results.reduce(0) { $0 + $1.errors })",
             "\"send_s\":\(format(Double((lastSent - start).nanoseconds) / 1e9))",
             "\"late_p99_ms\":\(format(percentile(late, 0.99)))",
