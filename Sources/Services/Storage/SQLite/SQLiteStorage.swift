@@ -35,6 +35,12 @@ public final class SQLiteStorage: StorageBackend {
             try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
         }
         self.pool = try DatabasePool(path: path, configuration: configuration)
+        // GRDB sets `synchronous = NORMAL` on its writer when it turns WAL on, which it does after
+        // `prepareDatabase` ran: without this, commits were not flushed before they were
+        // acknowledged, whatever `durability` said. The writer is the only connection that writes.
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
+        }
         self.logger = logger
         self.writes = WriteBatcher(pool: pool, maximumBatch: max(1, writeBatch))
         self.kvCache = KVReadCache(capacity: kvCacheEntries)
@@ -83,6 +89,11 @@ public final class SQLiteStorage: StorageBackend {
             try String.fetchAll(db, sql: "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY type DESC, name")
                 .joined(separator: ";\n")
         }
+    }
+
+    /// The writer connection's `PRAGMA synchronous` (1: NORMAL, 2: FULL), for tests.
+    func writerSynchronous() async throws -> Int {
+        try await pool.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     /// `PRAGMA integrity_check`: "ok" when the file is sound.
