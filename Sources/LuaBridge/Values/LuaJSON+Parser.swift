@@ -164,7 +164,7 @@ extension LuaJSON {
                     let run = UnsafeBufferPointer(rebasing: bytes[runStart..<index])
                     index += 1
                     let text: String?
-                    if var out = unescaped {
+                    if var out = unescaped.take() {
                         out.append(contentsOf: run)
                         text = out.withUnsafeBufferPointer(LuaValue.validUTF8)
                     } else {
@@ -178,8 +178,7 @@ extension LuaJSON {
                     index += 1
                     continue
                 }
-                var out = unescaped ?? []
-                unescaped = nil
+                var out = unescaped.take() ?? []
                 out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index]))
                 index += 1
                 guard index < bytes.count else { throw unexpected("in a string") }

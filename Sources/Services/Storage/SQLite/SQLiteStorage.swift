@@ -31,13 +31,10 @@ public final class SQLiteStorage: StorageBackend {
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(10)
         configuration.maximumReaderCount = 4
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
-        }
         self.pool = try DatabasePool(path: path, configuration: configuration)
-        // GRDB sets `synchronous = NORMAL` on its writer when it turns WAL on, which it does after
-        // `prepareDatabase` ran: without this, commits were not flushed before they were
-        // acknowledged, whatever `durability` said. The writer is the only connection that writes.
+        // Set on the writer, the only connection that writes, once the pool is open: GRDB sets
+        // `synchronous = NORMAL` when it turns WAL on, after `prepareDatabase` ran (set there, as
+        // it was until 2026-11-30, commits were not flushed before they were acknowledged).
         try pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
         }
