@@ -100,19 +100,15 @@ public final class SQLiteStorage: StorageBackend {
 
     /// Runs `body` as one write of its own: it sees its changes and nobody else's half-done
     /// ones, and it commits entirely or not at all. Concurrent writes share one transaction and
-    /// one `fsync` (group commit): each runs in a savepoint of the batch's transaction (a failing
-    /// one rolls back alone), and all are acknowledged when the batch has committed.
+    /// one `fsync` (group commit, see ``WriteBatcher``); a failing one takes no other with it, and
+    /// all are acknowledged when their batch has committed. `body` may run more than once (its
+    /// batch is rerun when another write in it fails), so it must change nothing but the database.
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             writes.submit(PendingWrite(
                 run: { db in
-                    do {
-                        let result = try db.inBatchSavepoint { try body(db) }
-                        return { continuation.resume(returning: result) }
-                    } catch {
-                        let failure = Self.map(any: error)
-                        return { continuation.resume(throwing: failure) }
-                    }
+                    let result = try body(db)
+                    return { continuation.resume(returning: result) }
                 },
                 fail: { error in continuation.resume(throwing: Self.map(any: error)) }
             ))
@@ -148,15 +144,18 @@ public enum Clock {
 }
 
 /// A write waiting for its batch: `run` executes it inside the batch's transaction and returns
-/// what to do once the batch committed (resume its caller); `fail` reports a batch that did not.
+/// what to do once the batch committed (resume its caller), or throws the write's error; `fail`
+/// reports that error, or the batch's, to the caller.
 struct PendingWrite: Sendable {
-    let run: @Sendable (Database) -> @Sendable () -> Void
+    let run: @Sendable (Database) throws -> @Sendable () -> Void
     let fail: @Sendable (any Error) -> Void
 }
 
 /// Group commit on SQLite's one writer: writes that arrive while a batch is being written wait
 /// and go together into the next one, in arrival order. No write waits for a timer: a lone write
-/// is a batch of one.
+/// is a batch of one. A batch runs without a savepoint per write (two statements less each) until
+/// one of its writes fails; that batch is rolled back and run again with a savepoint per write,
+/// and so are the batches after it until one has no failure.
 public final class WriteBatcher: Sendable {
     /// Most writes in one transaction by default (bounds how long the first of them waits).
     public static let defaultBatch = 256
@@ -196,23 +195,74 @@ public final class WriteBatcher: Sendable {
 
     private func drain() {
         pool.asyncWriteWithoutTransaction { db in
+            // After a batch in which a write failed, the next ones give each write a savepoint.
+            var isolating = false
             while true {
                 let batch = self.next()
                 guard !batch.isEmpty else { return }
-                var acknowledgements: [@Sendable () -> Void] = []
-                acknowledgements.reserveCapacity(batch.count)
-                do {
-                    try db.beginTransaction(.immediate)
-                    for write in batch { acknowledgements.append(write.run(db)) }
-                    try db.commit()
-                } catch {
-                    try? db.rollback()
-                    for write in batch { write.fail(error) }
-                    continue
+                if !isolating {
+                    guard let failed = Self.runTogether(batch, db) else { continue }
+                    guard failed else { continue }
                 }
-                for acknowledge in acknowledgements { acknowledge() }
+                isolating = Self.runIsolated(batch, db)
             }
         }
+    }
+
+    /// Runs the batch in one transaction without savepoints, the common case: nil when it
+    /// committed (and was acknowledged), false when the batch itself failed (begin or commit; its
+    /// writes were told), true when a write failed: nothing committed, and the batch must run again
+    /// with a savepoint per write, since the failing write may have changed rows before it threw.
+    private static func runTogether(_ batch: [PendingWrite], _ db: Database) -> Bool? {
+        var acknowledgements: [@Sendable () -> Void] = []
+        acknowledgements.reserveCapacity(batch.count)
+        do {
+            try db.beginTransaction(.immediate)
+        } catch {
+            for write in batch { write.fail(error) }
+            return false
+        }
+        do {
+            for write in batch { acknowledgements.append(try write.run(db)) }
+        } catch {
+            try? db.rollback()
+            return true
+        }
+        do {
+            try db.commit()
+        } catch {
+            try? db.rollback()
+            for write in batch { write.fail(error) }
+            return false
+        }
+        for acknowledge in acknowledgements { acknowledge() }
+        return nil
+    }
+
+    /// Runs the batch in one transaction with a savepoint per write, so that a failing write
+    /// rolls back alone; returns whether one failed.
+    private static func runIsolated(_ batch: [PendingWrite], _ db: Database) -> Bool {
+        var outcomes: [@Sendable () -> Void] = []
+        outcomes.reserveCapacity(batch.count)
+        var failed = false
+        do {
+            try db.beginTransaction(.immediate)
+            for write in batch {
+                do {
+                    outcomes.append(try db.inBatchSavepoint { try write.run(db) })
+                } catch {
+                    failed = true
+                    outcomes.append { write.fail(error) }
+                }
+            }
+            try db.commit()
+        } catch {
+            try? db.rollback()
+            for write in batch { write.fail(error) }
+            return true
+        }
+        for outcome in outcomes { outcome() }
+        return failed
     }
 }
 
