@@ -55,6 +55,22 @@ struct ConfinedWorkerTests {
         #expect(loop.hops.load(ordering: .relaxed) == 2, "one hand-back per waiting call")
     }
 
+    @Test("a host call with a callback resumes the handler through the schedule, without a task")
+    func callbackSuspends() async throws {
+        let pool = try makePool("""
+            local n = ...
+            local a = test.call_back(n)
+            local b = test.call_back(a + 1, 'now')
+            local ok, message = pcall(test.call_back_fail, 'refused')
+            return a + b, ok, message
+            """)
+        let loop = Loop()
+        let worker = pool.confinedWorker(for: ObjectIdentifier(loop), schedule: loop.schedule)
+        let result = await loop.invoke(worker, "handlers/main.lua", [20])
+        #expect(try result.get() == [41, false, "refused"])
+        #expect(loop.hops.load(ordering: .relaxed) == 3, "one hand-back per waiting call, also for one called back at once")
+    }
+
     @Test("many invocations interleave on the one VM while they wait; failures and limits are reported")
     func interleaved() async throws {
         let pool = try makePool("""

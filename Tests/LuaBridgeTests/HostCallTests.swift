@@ -65,6 +65,20 @@ struct HostCallTests {
         #expect(values == [2, 50, "deep", "dead"])
     }
 
+    @Test("a host call written with a callback resumes the script with its outcome, also when called back at once")
+    func callback() async throws {
+        let values = try await run("""
+            local a = test.call_back(40)
+            local b = test.call_back(2, 'now')
+            local ok, message = pcall(test.call_back_fail, 'no disk')
+            local co = coroutine.wrap(function() return test.call_back('inner') end)
+            return a + b, ok, message, co()
+            """)
+        #expect(values == [42, false, "no disk", "inner"])
+        let error = try await failure("local t = {3, 1, 2} table.sort(t, function(a, b) return test.call_back(a) < b end)")
+        #expect(error.message.contains("'test.call_back' cannot wait here"))
+    }
+
     @Test("an awaited operation that fails raises in the script")
     func suspendFailure() async throws {
         #expect(try await run("return pcall(test.wait_fail, 'disk on fire')") == [false, "disk on fire"])

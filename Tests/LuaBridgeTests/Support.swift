@@ -1,3 +1,4 @@
+import Dispatch
 import LuaBridge
 import Synchronization
 import Testing
@@ -55,6 +56,19 @@ enum TestHost {
                         try await Task.sleep(for: .milliseconds(milliseconds))
                         return .value(value)
                     }
+                },
+                // Waits with a callback, called from another thread (or at once with `now`).
+                "call_back": { call in
+                    let value = try call.value(1)
+                    let now = try call.optionalString(2) == "now"
+                    return .callback { done in
+                        guard !now else { return done(.success(.value(value))) }
+                        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(2)) { done(.success(.value(value))) }
+                    }
+                },
+                "call_back_fail": { call in
+                    let message = try call.string(1)
+                    return .callback { done in DispatchQueue.global().async { done(.failure(LuaScriptError(message))) } }
                 },
                 "wait_fail": { call in
                     let message = try call.string(1)

@@ -11,6 +11,31 @@ public typealias LuaHostFunction = @Sendable (LuaHostCall) throws -> LuaHostResu
 /// The awaited part of a suspending host call.
 public typealias LuaHostOperation = @Sendable () async throws -> LuaHostResult
 
+/// The waiting part of a suspending host call, written with a callback: it starts the operation
+/// and returns; the operation calls `done` exactly once, from any thread, with its outcome. A
+/// thread-confined worker resumes the script from `done` without creating a task.
+public typealias LuaHostCallback = @Sendable (_ done: @escaping @Sendable (Result<LuaHostResult, any Error>) -> Void) -> Void
+
+/// What a suspended invocation waits for.
+public enum LuaHostWait: Sendable {
+    case operation(LuaHostOperation)
+    case callback(LuaHostCallback)
+
+    /// Waits for the outcome (from a task).
+    func outcome() async -> Result<LuaHostResult, any Error> {
+        switch self {
+        case .operation(let operation):
+            do {
+                return .success(try await operation())
+            } catch {
+                return .failure(error)
+            }
+        case .callback(let start):
+            return await withCheckedContinuation { continuation in start { continuation.resume(returning: $0) } }
+        }
+    }
+}
+
 /// What a host function gives back to the script.
 public enum LuaHostResult: Sendable {
     /// Zero or more results.
@@ -21,6 +46,9 @@ public enum LuaHostResult: Sendable {
     case argument(Int)
     /// Wait for an operation, then return its results to the script.
     case suspend(LuaHostOperation)
+    /// Wait for an operation that calls back with its results (see ``LuaHostCallback``): the
+    /// cheaper form where a service has a callback interface.
+    case callback(LuaHostCallback)
 
     /// No results.
     public static let none = LuaHostResult.values([])

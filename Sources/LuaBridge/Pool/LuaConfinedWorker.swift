@@ -5,7 +5,8 @@ import Synchronization
 /// finishes before `invoke` returns, with no task and no thread hand-off (the OpenResty model).
 ///
 /// A waiting host call runs in a task (on `executor` when given, so that it starts and resumes on
-/// the worker's thread); its outcome comes back through `schedule`, which must run the closure on
+/// the worker's thread), or, written with a callback (``LuaHostResult/callback(_:)``), starts at
+/// once without one; its outcome comes back through `schedule`, which must run the closure on
 /// the worker's thread, and the coroutine resumes there. Every method must be
 /// called on that thread. A handler that computes for longer than the pool's time slice is
 /// paused and continued through `pause`, which lets what else waits for the thread go first.
@@ -60,11 +61,15 @@ public final class LuaConfinedWorker: @unchecked Sendable {
         case .returned(let result):
             publish()
             completion(result)
+        case .waiting(.callback(let start)):
+            let suspended = Suspended(vm: vm, invocation: invocation)
+            let schedule = schedule
+            start { outcome in schedule { self.resume(suspended, with: outcome, completion: completion) } }
         case .waiting(let operation):
             let suspended = Suspended(vm: vm, invocation: invocation)
             let schedule = schedule
             Task(executorPreference: executor) {
-                let outcome = await LuaVMSlot.perform(operation)
+                let outcome = await operation.outcome()
                 schedule { self.resume(suspended, with: outcome, completion: completion) }
             }
         case .paused:

@@ -15,7 +15,7 @@ struct LuaVMSlot {
         /// It finished (values) or failed; the coroutine is released.
         case returned(Result<[LuaValue], LuaError>)
         /// It waits for a host call; resume with ``resume(_:vm:invocation:cancelled:)``.
-        case waiting(LuaHostOperation)
+        case waiting(LuaHostWait)
         /// It used up its time slice; let other work run, then continue it with
         /// ``proceed(vm:invocation:cancelled:)``.
         case paused
@@ -109,12 +109,4 @@ struct LuaVMSlot {
         if vm === retiring { vm = nil }
     }
 
-    /// Runs a host call's operation.
-    static func perform(_ operation: LuaHostOperation) async -> Result<LuaHostResult, any Error> {
-        do {
-            return .success(try await operation())
-        } catch {
-            return .failure(error)
-        }
-    }
 }

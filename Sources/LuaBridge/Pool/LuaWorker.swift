@@ -28,7 +28,7 @@ actor LuaWorker {
             case .returned(let result):
                 return try result.get()
             case .waiting(let operation):
-                let outcome = await LuaVMSlot.perform(operation)
+                let outcome = await operation.outcome()
                 conclusion = slot.resume(outcome, vm: vm, invocation: &invocation, cancelled: Task.isCancelled)
             case .paused:
                 await Task.yield()

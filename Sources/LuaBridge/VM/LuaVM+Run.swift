@@ -24,7 +24,7 @@ struct LuaInvocation {
 /// Where an invocation stands after Lua ran.
 enum LuaStep {
     case finished([LuaValue])
-    case suspended(LuaHostOperation)
+    case suspended(LuaHostWait)
     /// Paused at the end of its time slice; continue with ``LuaVM/proceed(_:)``.
     case paused
     case failed(LuaError)
@@ -135,7 +135,9 @@ extension LuaVM {
         guard lua_checkstack(thread, 3) != 0 else { return .failed(LuaError(code: .memory, message: "Lua stack exhausted")) }
         switch outcome {
         case .success(.suspend(let next)):
-            return .suspended(next)
+            return .suspended(.operation(next))
+        case .success(.callback(let next)):
+            return .suspended(.callback(next))
         case .success(let result):
             let values: [LuaValue]
             switch result {
@@ -253,7 +255,14 @@ extension LuaVM {
                     stack.pushString("'\(entry.name)' cannot wait here (not inside a metamethod, an iterator or sort comparator called from C, or a module's top-level code)")
                     return PICLOUD_HOST_ERROR
                 }
-                pendingOperation = (entry.name, operation)
+                pendingOperation = (entry.name, .operation(operation))
+                return PICLOUD_HOST_SUSPEND
+            case .callback(let start):
+                guard call.canSuspend else {
+                    stack.pushString("'\(entry.name)' cannot wait here (not inside a metamethod, an iterator or sort comparator called from C, or a module's top-level code)")
+                    return PICLOUD_HOST_ERROR
+                }
+                pendingOperation = (entry.name, .callback(start))
                 return PICLOUD_HOST_SUSPEND
             }
         } catch {

@@ -27,7 +27,7 @@ final class LuaVM {
     func hasModule(path: String) -> Bool { modulePaths.contains(path) }
 
     /// The operation a host call asked to wait for, taken by the worker after the yield.
-    var pendingOperation: (name: String, operation: LuaHostOperation)?
+    var pendingOperation: (name: String, operation: LuaHostWait)?
     /// The context of the invocation now running, for host calls.
     var currentContext: (any Sendable)?
     /// Invocations finished on this VM.

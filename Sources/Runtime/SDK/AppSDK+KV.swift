@@ -28,9 +28,8 @@ extension AppSDK {
                 let bytes = try jsonBytes(value, what: "kv.set")
                 let ttl = try call.optionalTable(3)?["ttl"]?.doubleValue
                 let depth = call.depth
-                return waiting(call) {
-                    try await kv.set(app: app, key: key, value: bytes, ttl: ttl, depth: depth)
-                    return .none
+                return waiting(call, result: { .none }) { done in
+                    kv.set(app: app, key: key, value: bytes, ttl: ttl, depth: depth, done: done)
                 }
             },
             "delete": { call in

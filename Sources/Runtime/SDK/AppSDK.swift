@@ -29,20 +29,43 @@ struct AppSDK: Sendable {
         return .suspend {
             do {
                 return try await body()
-            } catch let error as ServiceError {
-                if error.code == .internal {
-                    logger.error("\(name) failed", metadata: ["error": "\(error.underlying.map { "\($0)" } ?? error.message)"])
-                    throw LuaScriptError("\(name): internal error")
-                }
-                throw LuaScriptError(error.message.hasPrefix(name) ? error.message : "\(name): \(error.message)")
-            } catch let error as LuaScriptError {
-                throw error
-            } catch let error as LuaJSONError {
-                throw LuaScriptError("\(name): \(error.message)")
             } catch {
-                logger.error("\(name) failed", metadata: ["error": "\(error)"])
-                throw LuaScriptError("\(name): internal error")
+                throw Self.scriptError(error, name: name, logger: logger)
             }
+        }
+    }
+
+    /// ``waiting(_:_:)`` for a service call with a callback interface: no task per call. `start`
+    /// begins the call and hands it the callback.
+    func waiting<Value: Sendable>(
+        _ call: LuaHostCall, result: @escaping @Sendable (Value) -> LuaHostResult,
+        _ start: @escaping @Sendable (_ done: @escaping @Sendable (Result<Value, any Error>) -> Void) -> Void
+    ) -> LuaHostResult {
+        let name = call.name
+        let logger = services.logger
+        return .callback { done in
+            start { outcome in
+                done(outcome.map(result).mapError { Self.scriptError($0, name: name, logger: logger) })
+            }
+        }
+    }
+
+    /// The error a script sees for a failed service call named `name`.
+    static func scriptError(_ error: any Error, name: String, logger: Logger) -> any Error {
+        switch error {
+        case let error as ServiceError:
+            if error.code == .internal {
+                logger.error("\(name) failed", metadata: ["error": "\(error.underlying.map { "\($0)" } ?? error.message)"])
+                return LuaScriptError("\(name): internal error")
+            }
+            return LuaScriptError(error.message.hasPrefix(name) ? error.message : "\(name): \(error.message)")
+        case let error as LuaScriptError:
+            return error
+        case let error as LuaJSONError:
+            return LuaScriptError("\(name): \(error.message)")
+        default:
+            logger.error("\(name) failed", metadata: ["error": "\(error)"])
+            return LuaScriptError("\(name): internal error")
         }
     }
 }

@@ -30,19 +30,34 @@ public struct KVService: Sendable {
     /// Stores `value` (JSON text); with `ttl` (seconds) it expires. `depth` is the calling
     /// invocation's trigger depth (0 for a request).
     public func set(app: String, key: String, value: [UInt8], ttl: Double? = nil, depth: Int = 0) async throws {
-        try Self.validate(key: key)
-        guard value.count <= Self.maxValueBytes else {
-            throw ServiceError(.payloadTooLarge, "kv.set: the value of '\(key)' is \(value.count) bytes; the limit is \(Self.maxValueBytes)")
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            set(app: app, key: key, value: value, ttl: ttl, depth: depth) { continuation.resume(with: $0) }
         }
+    }
+
+    /// ``set(app:key:value:ttl:depth:)`` with a callback, called once from any thread (at once
+    /// for invalid input): a script's `kv.set` waits this way, without a task.
+    public func set(app: String, key: String, value: [UInt8], ttl: Double?, depth: Int, done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
         let now = Clock.now()
-        var expiresAt: Milliseconds?
-        if let ttl {
-            guard ttl > 0, ttl <= 10 * 365 * 86400 else { throw ServiceError(.invalidInput, "kv.set: ttl must be between 0 and 10 years (in seconds)") }
-            expiresAt = now + Milliseconds((ttl * 1000).rounded(.up))
+        let expiresAt: Milliseconds?
+        do {
+            try Self.validate(key: key)
+            guard value.count <= Self.maxValueBytes else {
+                throw ServiceError(.payloadTooLarge, "kv.set: the value of '\(key)' is \(value.count) bytes; the limit is \(Self.maxValueBytes)")
+            }
+            expiresAt = try ttl.map { ttl in
+                guard ttl > 0, ttl <= 10 * 365 * 86400 else { throw ServiceError(.invalidInput, "kv.set: ttl must be between 0 and 10 years (in seconds)") }
+                return now + Milliseconds((ttl * 1000).rounded(.up))
+            }
+        } catch {
+            return done(.failure(error))
         }
         let events = enqueue(app, .kv(op: "set", key: key), depth: depth)
-        try await storage.kvSet(app: app, key: key, value: value, expiresAt: expiresAt, now: now, enqueue: events)
-        if !events.targets.isEmpty { triggers.didEnqueue() }
+        let triggers = triggers
+        storage.kvSet(app: app, key: key, value: value, expiresAt: expiresAt, now: now, enqueue: events) { outcome in
+            if case .success = outcome, !events.targets.isEmpty { triggers.didEnqueue() }
+            done(outcome)
+        }
     }
 
     public func delete(app: String, key: String, depth: Int = 0) async throws -> Bool {

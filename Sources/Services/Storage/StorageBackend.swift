@@ -39,6 +39,12 @@ public protocol KVStore: Sendable {
     func kvCached(app: String, key: String, now: Milliseconds) -> KVEntry??
     /// Writes a value and, in the same transaction, one outbox row per target of `enqueue`.
     func kvSet(app: String, key: String, value: [UInt8], expiresAt: Milliseconds?, now: Milliseconds, enqueue: OutboxEnqueue) async throws
+    /// The same with a callback: `done` is called once, from any thread, when the write committed
+    /// or failed. For callers that must not start a task per write.
+    func kvSet(
+        app: String, key: String, value: [UInt8], expiresAt: Milliseconds?, now: Milliseconds, enqueue: OutboxEnqueue,
+        done: @escaping @Sendable (Result<Void, any Error>) -> Void
+    )
     func kvDelete(app: String, key: String, now: Milliseconds, enqueue: OutboxEnqueue) async throws -> Bool
     /// Adds `delta` to an integer value (a missing or expired key counts as 0); returns the sum.
     func kvIncrement(app: String, key: String, by delta: Int64, now: Milliseconds, enqueue: OutboxEnqueue) async throws -> Int64
@@ -127,4 +133,19 @@ public protocol TopicStore: Sendable {
 extension StorageBackend {
     /// Backends without an exact read cache always say "read the store".
     public func kvCached(app: String, key: String, now: Milliseconds) -> KVEntry?? { nil }
+
+    /// Backends without a callback interface run the async write in a task.
+    public func kvSet(
+        app: String, key: String, value: [UInt8], expiresAt: Milliseconds?, now: Milliseconds, enqueue: OutboxEnqueue,
+        done: @escaping @Sendable (Result<Void, any Error>) -> Void
+    ) {
+        Task {
+            do {
+                try await kvSet(app: app, key: key, value: value, expiresAt: expiresAt, now: now, enqueue: enqueue)
+                done(.success(()))
+            } catch {
+                done(.failure(error))
+            }
+        }
+    }
 }

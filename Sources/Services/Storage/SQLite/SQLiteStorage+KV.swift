@@ -32,16 +32,30 @@ extension SQLiteStorage {
     }
 
     public func kvSet(app: String, key: String, value: [UInt8], expiresAt: Milliseconds?, now: Milliseconds, enqueue: OutboxEnqueue) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            kvSet(app: app, key: key, value: value, expiresAt: expiresAt, now: now, enqueue: enqueue) { continuation.resume(with: $0) }
+        }
+    }
+
+    public func kvSet(
+        app: String, key: String, value: [UInt8], expiresAt: Milliseconds?, now: Milliseconds, enqueue: OutboxEnqueue,
+        done: @escaping @Sendable (Result<Void, any Error>) -> Void
+    ) {
         let text = String(decoding: value, as: UTF8.self)
         let event = enqueue.targets.isEmpty ? [] : Self.kvEvent(op: "set", key: key, value: value)
-        try await write(app: app, key: key) { db in
+        let cache = kvCache
+        cache.beginWrite(app: app, key: key)
+        write({ db in
             let statement = try db.cachedStatement(sql: """
                 INSERT INTO kv (app, key, value, expires_at, updated_at) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT (app, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, updated_at = excluded.updated_at
                 """)
             try statement.execute(arguments: [app, key, text, expiresAt, now])
             try Self.insertOutbox(db, app: app, enqueue: enqueue, event: event, now: now)
-        }
+        }, done: { outcome in
+            cache.endWrite(app: app, key: key)
+            done(outcome)
+        })
     }
 
     static func kvEvent(op: String, key: String, value: [UInt8]?) -> [UInt8] {

@@ -105,14 +105,20 @@ public final class SQLiteStorage: StorageBackend {
     /// batch is rerun when another write in it fails), so it must change nothing but the database.
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            writes.submit(PendingWrite(
-                run: { db in
-                    let result = try body(db)
-                    return { continuation.resume(returning: result) }
-                },
-                fail: { error in continuation.resume(throwing: Self.map(any: error)) }
-            ))
+            write(body) { continuation.resume(with: $0) }
         }
+    }
+
+    /// ``write(_:)`` with a callback: `done` gets the outcome on the writer's thread, once the
+    /// write's batch committed or failed.
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T, done: @escaping @Sendable (Result<T, any Error>) -> Void) {
+        writes.submit(PendingWrite(
+            run: { db in
+                let result = try body(db)
+                return { done(.success(result)) }
+            },
+            fail: { error in done(.failure(Self.map(any: error))) }
+        ))
     }
 
     static func map(any error: any Error) -> any Error {
