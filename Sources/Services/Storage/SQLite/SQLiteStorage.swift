@@ -223,7 +223,7 @@ public final class WriteBatcher: Sendable {
         var acknowledgements: [@Sendable () -> Void] = []
         acknowledgements.reserveCapacity(batch.count)
         do {
-            try db.beginTransaction(.immediate)
+            try db.beginBatch()
         } catch {
             for write in batch { write.fail(error) }
             return false
@@ -235,7 +235,7 @@ public final class WriteBatcher: Sendable {
             return true
         }
         do {
-            try db.commit()
+            try db.commitBatch()
         } catch {
             try? db.rollback()
             for write in batch { write.fail(error) }
@@ -252,7 +252,7 @@ public final class WriteBatcher: Sendable {
         outcomes.reserveCapacity(batch.count)
         var failed = false
         do {
-            try db.beginTransaction(.immediate)
+            try db.beginBatch()
             for write in batch {
                 do {
                     outcomes.append(try db.inBatchSavepoint { try write.run(db) })
@@ -261,7 +261,7 @@ public final class WriteBatcher: Sendable {
                     outcomes.append { write.fail(error) }
                 }
             }
-            try db.commit()
+            try db.commitBatch()
         } catch {
             try? db.rollback()
             for write in batch { write.fail(error) }
@@ -273,6 +273,16 @@ public final class WriteBatcher: Sendable {
 }
 
 extension Database {
+    /// `BEGIN IMMEDIATE` and `COMMIT` of a batch, prepared once per connection (GRDB's
+    /// `beginTransaction` and `commit` parse their SQL on every call).
+    func beginBatch() throws {
+        try cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
+    }
+
+    func commitBatch() throws {
+        try cachedStatement(sql: "COMMIT TRANSACTION").execute()
+    }
+
     /// Runs one write of a batch in a savepoint of the batch's transaction: on error the write's
     /// changes roll back alone. GRDB's `inSavepoint` prepares its `SAVEPOINT` and `RELEASE`
     /// statements anew on every call; these are prepared once per connection. A write finding the
