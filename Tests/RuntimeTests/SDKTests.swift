@@ -57,9 +57,10 @@ struct SDKTests {
                 local ok, err = pcall(kv.incr, "user:2")
                 local bad = select(2, pcall(kv.set, "", 1))
                 local missing = select(2, pcall(kv.set, "k"))
+                local badttl = select(2, pcall(kv.set, "k", 1, { ttl = -1 }))
                 return { json = {
                   user = kv.get("user:1"), second = kv.get("user:2"), float = kv.get("user:3"), before = before,
-                  first = first, after = after, rest = rest, n = n, incr_error = err, bad = bad, missing = missing,
+                  first = first, after = after, rest = rest, n = n, incr_error = err, bad = bad, missing = missing, badttl = badttl,
                   deleted = kv.delete("user:2"), again = kv.delete("user:2"), gone = kv.get("user:2") == nil,
                 } }
                 """, in: server)
@@ -73,6 +74,7 @@ struct SDKTests {
             #expect(json["incr_error"]?.stringValue?.contains("not an integer") == true)
             #expect(json["bad"]?.stringValue?.contains("invalid kv key") == true)
             #expect(json["missing"]?.stringValue?.contains("bad argument #2 to 'kv.set'") == true)
+            #expect(json["badttl"]?.stringValue?.contains("kv.set: ttl must be between 0 and 10 years") == true, "\(json["badttl"] ?? .null)")
             #expect(json["deleted"] == true && json["again"] == false && json["gone"] == true)
             try await Task.sleep(for: .milliseconds(1100))
             #expect(try await server.request(.GET, "/admin/apps/sdk/kv?prefix=temp").json["items"] == [])
