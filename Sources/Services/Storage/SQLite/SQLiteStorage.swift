@@ -206,54 +206,32 @@ public final class WriteBatcher: Sendable {
             while true {
                 let batch = self.next()
                 guard !batch.isEmpty else { return }
-                if !isolating {
-                    guard let failed = Self.runTogether(batch, db) else { continue }
-                    guard failed else { continue }
-                }
-                isolating = Self.runIsolated(batch, db)
+                isolating = Self.run(batch, db, savepoints: isolating) ?? Self.run(batch, db, savepoints: true) ?? true
             }
         }
     }
 
-    /// Runs the batch in one transaction without savepoints, the common case: nil when it
-    /// committed (and was acknowledged), false when the batch itself failed (begin or commit; its
-    /// writes were told), true when a write failed: nothing committed, and the batch must run again
-    /// with a savepoint per write, since the failing write may have changed rows before it threw.
-    private static func runTogether(_ batch: [PendingWrite], _ db: Database) -> Bool? {
-        var acknowledgements: [@Sendable () -> Void] = []
-        acknowledgements.reserveCapacity(batch.count)
-        do {
-            try db.beginBatch()
-        } catch {
-            for write in batch { write.fail(error) }
-            return false
-        }
-        do {
-            for write in batch { acknowledgements.append(try write.run(db)) }
-        } catch {
-            try? db.rollback()
-            return true
-        }
-        do {
-            try db.commitBatch()
-        } catch {
-            try? db.rollback()
-            for write in batch { write.fail(error) }
-            return false
-        }
-        for acknowledge in acknowledgements { acknowledge() }
-        return nil
-    }
-
-    /// Runs the batch in one transaction with a savepoint per write, so that a failing write
-    /// rolls back alone; returns whether one failed.
-    private static func runIsolated(_ batch: [PendingWrite], _ db: Database) -> Bool {
+    /// Runs the batch in one transaction and acknowledges its writes once it committed; returns
+    /// whether a write failed (or the batch itself, with savepoints). Without savepoints, the
+    /// common case, a failing write rolls the whole batch back and nil says to run it again with
+    /// a savepoint per write: the failing write may have changed rows before it threw. With them,
+    /// a failing write rolls back alone.
+    private static func run(_ batch: [PendingWrite], _ db: Database, savepoints: Bool) -> Bool? {
         var outcomes: [@Sendable () -> Void] = []
         outcomes.reserveCapacity(batch.count)
         var failed = false
         do {
             try db.beginBatch()
             for write in batch {
+                guard savepoints else {
+                    do {
+                        outcomes.append(try write.run(db))
+                    } catch {
+                        try? db.rollback()
+                        return nil
+                    }
+                    continue
+                }
                 do {
                     outcomes.append(try db.inBatchSavepoint { try write.run(db) })
                 } catch {
@@ -265,7 +243,7 @@ public final class WriteBatcher: Sendable {
         } catch {
             try? db.rollback()
             for write in batch { write.fail(error) }
-            return true
+            return savepoints
         }
         for outcome in outcomes { outcome() }
         return failed
