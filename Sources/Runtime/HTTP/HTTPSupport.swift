@@ -118,9 +118,9 @@ func percentDecoded(_ text: Substring, plusIsSpace: Bool) -> String? {
         utf8.formIndex(after: &index)
         switch byte {
         case UInt8(ascii: "%"):
-            guard index != utf8.endIndex, let high = hexValue(utf8[index]) else { return nil }
+            guard index != utf8.endIndex, let high = Identifiers.hexDigit(utf8[index]) else { return nil }
             utf8.formIndex(after: &index)
-            guard index != utf8.endIndex, let low = hexValue(utf8[index]) else { return nil }
+            guard index != utf8.endIndex, let low = Identifiers.hexDigit(utf8[index]) else { return nil }
             utf8.formIndex(after: &index)
             bytes.append(high << 4 | low)
         case UInt8(ascii: "+") where plusIsSpace:
@@ -132,13 +132,4 @@ func percentDecoded(_ text: Substring, plusIsSpace: Bool) -> String? {
     // Decoding replaces what is not UTF-8, so the text is valid exactly when it has the same bytes.
     let decoded = String(decoding: bytes, as: UTF8.self)
     return decoded.utf8.elementsEqual(bytes) ? decoded : nil
-}
-
-private func hexValue(_ byte: UInt8) -> UInt8? {
-    switch byte {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-    case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-    default: nil
-    }
 }

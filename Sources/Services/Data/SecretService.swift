@@ -61,19 +61,10 @@ public struct SecretService: Sendable {
         var bytes: [UInt8] = []
         var iterator = text.utf8.makeIterator()
         while let high = iterator.next() {
-            guard let low = iterator.next(), let h = nibble(high), let l = nibble(low) else { return nil }
+            guard let low = iterator.next(), let h = Identifiers.hexDigit(high), let l = Identifiers.hexDigit(low) else { return nil }
             bytes.append(h << 4 | l)
         }
         return bytes
-    }
-
-    static func nibble(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 
     public func set(app: String, name: String, value: [UInt8]) async throws {
