@@ -25,6 +25,8 @@ final class TriggerDispatcher: Service, Sendable {
     /// A moving average of how long handlers take, in microseconds (0: none finished yet).
     private let handlerMicros = Atomic<Int>(0)
     private let acknowledged = Mutex<[Int64]>([])
+    /// Where claimed deliveries, and rows the store leased as it wrote them, go to the workers.
+    private let feed = Mutex<AsyncStream<OutboxDelivery>.Continuation?>(nil)
 
     init(core: PiCloudCore) {
         self.core = core
@@ -39,6 +41,9 @@ final class TriggerDispatcher: Service, Sendable {
 
     func run() async throws {
         let (deliveries, feed) = AsyncStream.makeStream(of: OutboxDelivery.self)
+        self.feed.withLock { $0 = feed }
+        core.triggers.storeRings.store(storage.leaseNewRows(to: self), ordering: .relaxed)
+        defer { stopLeasing() }
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 for _ in 0..<concurrency {
@@ -52,31 +57,53 @@ final class TriggerDispatcher: Service, Sendable {
                 }
             }
         } onGracefulShutdown: {
+            self.stopLeasing()
             self.doorbell.ring()
         }
         try? await flushAcknowledged()
     }
 
+    /// New rows go to the claim again (the store rings for each write with events).
+    private func stopLeasing() {
+        core.triggers.storeRings.store(false, ordering: .relaxed)
+        _ = storage.leaseNewRows(to: nil)
+    }
+
     private func claimLoop(_ feed: AsyncStream<OutboxDelivery>.Continuation) async {
+        // When to claim even without a ring: the poll, or sooner when a row falls due.
+        var claimBy = ContinuousClock.now
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 // Rows wait in line behind the running ones, so a worker that finishes finds the
                 // next delivery without waiting for a claim; how many, `line` decides.
                 let free = concurrency + line.waiting(handlerMicros: handlerMicros.load(ordering: .relaxed)) - inFlight.load(ordering: .relaxed)
                 let done = acknowledged.withLock { ids in defer { ids.removeAll(keepingCapacity: true) }; return ids }
-                let rows = try await storage.completeAndClaim(completed: done, owner: owner, now: Clock.now(), leaseMilliseconds: leaseMilliseconds, limit: max(0, free))
+                // Claim only when rows may wait for it: a ring no claim has answered, or the time
+                // (leases that ran out, retries falling due). Rows the store leased as it wrote
+                // them come without a ring; then finished deliveries are only acknowledged.
+                guard free > 0, doorbell.isClaimWanted || ContinuousClock.now >= claimBy else {
+                    if !done.isEmpty { try await storage.completeDeliveries(ids: done, owner: owner) }
+                    // With no room, a finished delivery makes some (and nudges).
+                    await doorbell.wait(timeout: free > 0 ? max(.zero, claimBy - ContinuousClock.now) : pollInterval)
+                    continue
+                }
+                let rings = doorbell.ringsSoFar
+                let rows = try await storage.completeAndClaim(completed: done, owner: owner, now: Clock.now(), leaseMilliseconds: leaseMilliseconds, limit: free)
                 let claimed = rows.count
                 inFlight.add(claimed, ordering: .relaxed)
                 for row in rows { feed.yield(row) }
-                if claimed > 0, claimed == free { continue }
+                if claimed == free { continue }
+                doorbell.claimed(through: rings)
                 var timeout = pollInterval
-                if claimed == 0, free > 0, let due = try await storage.nextDueTime(now: Clock.now()) {
+                if let due = try await storage.nextDueTime(now: Clock.now()) {
                     timeout = min(timeout, .milliseconds(max(1, due - Clock.now())))
                 }
+                claimBy = ContinuousClock.now + timeout
                 await doorbell.wait(timeout: timeout)
             } catch {
                 core.logger.error("trigger dispatcher: \(error)")
                 try? await Task.sleep(for: .seconds(1))
+                claimBy = ContinuousClock.now
             }
         }
     }
@@ -91,7 +118,7 @@ final class TriggerDispatcher: Service, Sendable {
             // Wake the claim loop only when the line of claimed rows is half gone: it then
             // acknowledges and claims a batch in one transaction instead of one per delivery.
             let waiting = line.waiting(handlerMicros: handlerMicros.load(ordering: .relaxed))
-            if inFlight.subtract(1, ordering: .relaxed).newValue <= concurrency + waiting / 2 { doorbell.ring() }
+            if inFlight.subtract(1, ordering: .relaxed).newValue <= concurrency + waiting / 2 { doorbell.nudge() }
         }
         // A handler must finish well inside its lease, or another delivery would start meanwhile.
         let margin = min(5000, leaseMilliseconds / 5)
@@ -102,6 +129,7 @@ final class TriggerDispatcher: Service, Sendable {
             do {
                 try await storage.releaseDelivery(id: delivery.id, owner: owner)
                 core.metrics.released.increment()
+                doorbell.ring()
             } catch {
                 core.logger.error("trigger dispatcher: cannot give back delivery \(delivery.id): \(error)")
             }
@@ -159,6 +187,7 @@ final class TriggerDispatcher: Service, Sendable {
                 logs.append(app: delivery.app, level: .warn, message: "\(delivery.kind.rawValue) trigger \(delivery.triggerID): \(delivery.handler) failed (attempt \(delivery.attempts) of \(delivery.retry.maxAttempts), next in \(at - now) ms): \(message)\(traceback)", requestID: delivery.eventID)
                 try await storage.retryDelivery(id: delivery.id, owner: owner, dueAt: at, error: message)
                 core.metrics.retries.increment()
+                doorbell.ring() // the claim loop then sleeps until it is due
             case .deadLetter:
                 let targets = core.triggers.targets(app: delivery.app, event: .deadLetter(triggerID: delivery.triggerID, kind: delivery.kind, handler: delivery.handler), depth: delivery.depth)
                 let record = try await storage.deadLetter(delivery, owner: owner, error: message, now: now, deadLetterTargets: OutboxEnqueue(targets: targets, depth: delivery.depth))
@@ -176,6 +205,33 @@ final class TriggerDispatcher: Service, Sendable {
             core.logger.error("trigger dispatcher: cannot record a failed delivery: \(error)")
         }
     }
+}
+
+extension TriggerDispatcher: OutboxLeaseTaker {
+    /// Room for one more delivery in line, as a claim would have it, and only while no ring waits
+    /// for a claim: rows written without a lease (a backlog) go first.
+    func reserve() -> Bool {
+        guard !doorbell.isClaimWanted else { return false }
+        let limit = concurrency + line.waiting(handlerMicros: handlerMicros.load(ordering: .relaxed))
+        var current = inFlight.load(ordering: .relaxed)
+        while current < limit {
+            let (exchanged, original) = inFlight.compareExchange(expected: current, desired: current + 1, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    func release(_ count: Int) {
+        inFlight.subtract(count, ordering: .relaxed)
+    }
+
+    func take(_ deliveries: [OutboxDelivery]) {
+        guard let feed = feed.withLock({ $0 }) else { return }
+        for delivery in deliveries { feed.yield(delivery) }
+    }
+
+    func committedUnleased() { doorbell.ring() }
 }
 
 /// How many claimed deliveries may wait behind the `concurrency` running ones.

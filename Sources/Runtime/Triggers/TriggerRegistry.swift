@@ -27,7 +27,13 @@ final class TriggerRegistry: TriggerMatching {
         return matching.map(\.target)
     }
 
-    func didEnqueue() { doorbell.ring() }
+    /// Set while the store leases new rows to the dispatcher and rings for the others itself
+    /// (``OutboxLeaseTaker``): a write whose rows were all leased then wakes nobody.
+    let storeRings = Atomic<Bool>(false)
+
+    func didEnqueue() {
+        if !storeRings.load(ordering: .relaxed) { doorbell.ring() }
+    }
 
     func set(app: String, _ list: [TriggerRecord]) { triggers.withLock { $0[app] = list } }
 

@@ -71,6 +71,30 @@ public protocol OutboxStore: Sendable {
     func outboxDepth() async throws -> Int
     /// The earliest due time of a row not leased, if any.
     func nextDueTime(now: Milliseconds) async throws -> Milliseconds?
+    /// Leases new due rows to `taker` as they are written, or stops (nil); returns whether this
+    /// store does (only one that no other node shares can). Once it does, it calls
+    /// ``OutboxLeaseTaker/committedUnleased()`` for rows that wait for a claim: the caller need not
+    /// wake its dispatcher after each write.
+    func leaseNewRows(to taker: (any OutboxLeaseTaker)?) -> Bool
+}
+
+/// The local dispatcher, as the store sees it when it leases outbox rows in the transaction that
+/// writes them (the embedded store: one node, so no other dispatcher could claim them). A leased
+/// row counts its first attempt with its insert, and its handler starts as soon as the
+/// transaction is durable, without a claim transaction in between.
+public protocol OutboxLeaseTaker: AnyObject, Sendable {
+    /// Who the rows are leased to, and for how long.
+    var owner: String { get }
+    var leaseMilliseconds: Int64 { get }
+    /// Takes room for one more delivery, if the dispatcher has any and no older row waits for a
+    /// claim (new rows must not overtake a backlog).
+    func reserve() -> Bool
+    /// Gives back room taken for rows that were not committed.
+    func release(_ count: Int)
+    /// Rows leased to ``owner`` by a transaction that committed: to deliver.
+    func take(_ deliveries: [OutboxDelivery])
+    /// A transaction that committed wrote rows it did not lease: they wait for a claim.
+    func committedUnleased()
 }
 
 public protocol DeadLetterStore: Sendable {

@@ -13,7 +13,7 @@ extension SQLiteStorage {
                 arguments: [app, collection, id, text, now, now]
             )
             if !enqueue.targets.isEmpty {
-                try Self.insertOutbox(db, app: app, enqueue: enqueue, event: Self.docEvent(op: "insert", collection: collection, id: id, doc: body, old: nil), now: now)
+                try self.insertOutbox(db, app: app, enqueue: enqueue, event: Self.docEvent(op: "insert", collection: collection, id: id, doc: body, old: nil), now: now)
             }
             return DocRecord(collection: collection, id: id, body: body, createdAt: now, updatedAt: now)
         }
@@ -40,7 +40,7 @@ extension SQLiteStorage {
                 arguments: [String(decoding: record.body, as: UTF8.self), now, app, collection, id]
             )
             if !enqueue.targets.isEmpty {
-                try Self.insertOutbox(db, app: app, enqueue: enqueue, event: Self.docEvent(op: "update", collection: collection, id: id, doc: record.body, old: old), now: now)
+                try self.insertOutbox(db, app: app, enqueue: enqueue, event: Self.docEvent(op: "update", collection: collection, id: id, doc: record.body, old: old), now: now)
             }
             return record
         }
@@ -52,7 +52,7 @@ extension SQLiteStorage {
                 return false
             }
             if !enqueue.targets.isEmpty {
-                try Self.insertOutbox(db, app: app, enqueue: enqueue, event: Self.docEvent(op: "delete", collection: collection, id: id, doc: nil, old: Array(old.utf8)), now: Clock.now())
+                try self.insertOutbox(db, app: app, enqueue: enqueue, event: Self.docEvent(op: "delete", collection: collection, id: id, doc: nil, old: Array(old.utf8)), now: Clock.now())
             }
             return true
         }

@@ -23,7 +23,7 @@ extension SQLiteStorage {
                     ("kind", EventJSON.string("files")), ("op", EventJSON.string("put")), ("path", EventJSON.string(record.path)),
                     ("size", EventJSON.integer(record.size)), ("content_type", EventJSON.string(record.contentType)), ("etag", EventJSON.string(record.blob)),
                 ])
-                try Self.insertOutbox(db, app: app, enqueue: enqueue, event: event, now: record.updatedAt)
+                try self.insertOutbox(db, app: app, enqueue: enqueue, event: event, now: record.updatedAt)
             }
             return previous
         }
@@ -34,7 +34,7 @@ extension SQLiteStorage {
             let deleted = try Row.fetchOne(db, sql: "DELETE FROM files WHERE app = ? AND path = ? RETURNING *", arguments: [app, path]).map(Self.file)
             if deleted != nil, !enqueue.targets.isEmpty {
                 let event = EventJSON.object([("kind", EventJSON.string("files")), ("op", EventJSON.string("delete")), ("path", EventJSON.string(path))])
-                try Self.insertOutbox(db, app: app, enqueue: enqueue, event: event, now: Clock.now())
+                try self.insertOutbox(db, app: app, enqueue: enqueue, event: event, now: Clock.now())
             }
             return deleted
         }

@@ -51,7 +51,7 @@ extension SQLiteStorage {
                 ON CONFLICT (app, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, updated_at = excluded.updated_at
                 """)
             try statement.execute(arguments: [app, key, text, expiresAt, now])
-            try Self.insertOutbox(db, app: app, enqueue: enqueue, event: event, now: now)
+            try self.insertOutbox(db, app: app, enqueue: enqueue, event: event, now: now)
         }, done: { outcome in
             cache.endWrite(app: app, key: key)
             done(outcome)
@@ -72,7 +72,7 @@ extension SQLiteStorage {
             try db.execute(sql: "DELETE FROM kv WHERE app = ? AND key = ?", arguments: [app, key])
             // An expired entry was already gone as far as callers could tell.
             let wasLive = (row["expires_at"] as Milliseconds?).map { $0 > now } ?? true
-            if wasLive { try Self.insertOutbox(db, app: app, enqueue: enqueue, event: Self.kvEvent(op: "delete", key: key, value: nil), now: now) }
+            if wasLive { try self.insertOutbox(db, app: app, enqueue: enqueue, event: Self.kvEvent(op: "delete", key: key, value: nil), now: now) }
             return wasLive
         }
     }
@@ -101,7 +101,7 @@ extension SQLiteStorage {
                     """,
                 arguments: [app, key, String(sum), expiresAt, now]
             )
-            try Self.insertOutbox(db, app: app, enqueue: enqueue, event: Self.kvEvent(op: "set", key: key, value: Array(String(sum).utf8)), now: now)
+            try self.insertOutbox(db, app: app, enqueue: enqueue, event: Self.kvEvent(op: "set", key: key, value: Array(String(sum).utf8)), now: now)
             return sum
         }
     }

@@ -6,22 +6,36 @@ extension SQLiteStorage {
 
     /// One outbox row per target; returns the event id of the first (nil when there was none).
     @discardableResult
-    static func insertOutbox(_ db: Database, app: String, enqueue: OutboxEnqueue, event: [UInt8], now: Milliseconds) throws -> String? {
+    /// Inserts an event's rows, one per target. A row the dispatcher has room for is leased to
+    /// it right away, its first attempt counted (see ``OutboxLeaseTaker``); the others wait for a
+    /// claim.
+    func insertOutbox(_ db: Database, app: String, enqueue: OutboxEnqueue, event: [UInt8], now: Milliseconds) throws -> String? {
         guard !enqueue.targets.isEmpty else { return nil }
         let statement = try db.cachedStatement(sql: """
             INSERT INTO outbox (event_id, app, trigger_id, kind, handler, event, depth, max_attempts, backoff_base_ms, backoff_cap_ms,
-                                timeout_ms, to_dead_letter, due_at, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                timeout_ms, to_dead_letter, attempts, leased_until, lease_owner, due_at, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let text = String(decoding: event, as: UTF8.self)
+        let leases = writes.leases
         var first: String?
         for target in enqueue.targets {
             let eventID = "evt_" + Identifiers.ulid(at: now)
             first = first ?? eventID
+            let lease = leases.reserve()
+            let leasedUntil = lease.map { now + $0.milliseconds }
             try statement.execute(arguments: [
                 eventID, app, target.triggerID, target.kind.rawValue, target.handler, text, enqueue.depth, target.retry.maxAttempts,
-                target.retry.baseMilliseconds, target.retry.capMilliseconds, target.timeoutMilliseconds, target.kind == .deadLetter, now, now,
+                target.retry.baseMilliseconds, target.retry.capMilliseconds, target.timeoutMilliseconds, target.kind == .deadLetter,
+                lease == nil ? 0 : 1, leasedUntil, lease?.owner, now, now,
             ])
+            if lease != nil {
+                leases.add(OutboxDelivery(
+                    id: db.lastInsertedRowID, eventID: eventID, app: app, triggerID: target.triggerID, kind: target.kind, handler: target.handler,
+                    event: event, depth: enqueue.depth, attempts: 1, retry: target.retry, timeoutMilliseconds: target.timeoutMilliseconds,
+                    toDeadLetter: target.kind == .deadLetter, dueAt: now, leasedUntil: leasedUntil, lastError: nil, createdAt: now
+                ))
+            }
         }
         return first
     }
@@ -29,7 +43,7 @@ extension SQLiteStorage {
     public func enqueue(app: String, enqueue: OutboxEnqueue, event: [UInt8], now: Milliseconds) async throws -> String {
         guard !enqueue.targets.isEmpty else { return "evt_" + Identifiers.ulid(at: now) }
         return try await write { db in
-            try Self.insertOutbox(db, app: app, enqueue: enqueue, event: event, now: now) ?? ""
+            try self.insertOutbox(db, app: app, enqueue: enqueue, event: event, now: now) ?? ""
         }
     }
 
@@ -89,7 +103,7 @@ extension SQLiteStorage {
                             String(decoding: record.event, as: UTF8.self), record.depth, record.attempts, error, record.firstEnqueuedAt, now]
             )
             // The dead_letter triggers fire in the same transaction: the failure cannot be recorded without them.
-            try Self.insertOutbox(db, app: delivery.app, enqueue: deadLetterTargets, event: Self.deadLetterEvent(record), now: now)
+            try self.insertOutbox(db, app: delivery.app, enqueue: deadLetterTargets, event: Self.deadLetterEvent(record), now: now)
             return record
         }
     }
@@ -235,7 +249,7 @@ extension SQLiteStorage {
                     """,
                 arguments: [triggerID, app, scheduledAt]
             )
-            try Self.insertOutbox(db, app: app, enqueue: enqueue, event: event, now: now)
+            try self.insertOutbox(db, app: app, enqueue: enqueue, event: event, now: now)
             return true
         }
     }

@@ -115,7 +115,7 @@ extension SQLiteStorage {
                     }
                 }
             }
-            let eventID = try Self.insertOutbox(db, app: app, enqueue: enqueue, event: event(seq), now: now)
+            let eventID = try self.insertOutbox(db, app: app, enqueue: enqueue, event: event(seq), now: now)
             if let seq {
                 let committed = TopicEvent(app: app, topic: topic, seq: seq, message: message, publishedAt: now)
                 // Runs on the writer queue right after the transaction commits, so in commit order;

@@ -121,6 +121,13 @@ public final class SQLiteStorage: StorageBackend {
         ))
     }
 
+    /// One node owns this file, so new due rows can be leased to its dispatcher in the
+    /// transaction that writes them (``OutboxLeaseTaker``).
+    public func leaseNewRows(to taker: (any OutboxLeaseTaker)?) -> Bool {
+        writes.taker.withLock { $0 = taker }
+        return taker != nil
+    }
+
     static func map(any error: any Error) -> any Error {
         (error as? DatabaseError).map(map) ?? error
     }
@@ -174,6 +181,10 @@ public final class WriteBatcher: Sendable {
 
     private let pool: DatabasePool
     private let state = Mutex(State())
+    /// The dispatcher new outbox rows are leased to, if any (``SQLiteStorage/leaseNewRows(to:)``).
+    let taker = Mutex<(any OutboxLeaseTaker)?>(nil)
+    /// The rows the running batch leased (see ``BatchLeases``).
+    let leases = BatchLeases()
 
     init(pool: DatabasePool, maximumBatch: Int) {
         self.pool = pool
@@ -206,7 +217,7 @@ public final class WriteBatcher: Sendable {
             while true {
                 let batch = self.next()
                 guard !batch.isEmpty else { return }
-                isolating = Self.run(batch, db, savepoints: isolating) ?? Self.run(batch, db, savepoints: true) ?? true
+                isolating = self.run(batch, db, savepoints: isolating) ?? self.run(batch, db, savepoints: true) ?? true
             }
         }
     }
@@ -216,10 +227,13 @@ public final class WriteBatcher: Sendable {
     /// common case, a failing write rolls the whole batch back and nil says to run it again with
     /// a savepoint per write: the failing write may have changed rows before it threw. With them,
     /// a failing write rolls back alone.
-    private static func run(_ batch: [PendingWrite], _ db: Database, savepoints: Bool) -> Bool? {
+    /// The outbox rows it leased go to the dispatcher once it committed, before its writes are
+    /// acknowledged; rows of writes that rolled back give their room back.
+    private func run(_ batch: [PendingWrite], _ db: Database, savepoints: Bool) -> Bool? {
         var outcomes: [@Sendable () -> Void] = []
         outcomes.reserveCapacity(batch.count)
         var failed = false
+        leases.begin(taker: taker.withLock { $0 })
         do {
             try db.beginBatch()
             for write in batch {
@@ -228,13 +242,16 @@ public final class WriteBatcher: Sendable {
                         outcomes.append(try write.run(db))
                     } catch {
                         try? db.rollback()
+                        leases.discard(from: 0)
                         return nil
                     }
                     continue
                 }
+                let mark = leases.count
                 do {
                     outcomes.append(try db.inBatchSavepoint { try write.run(db) })
                 } catch {
+                    leases.discard(from: mark)
                     failed = true
                     outcomes.append { write.fail(error) }
                 }
@@ -242,11 +259,59 @@ public final class WriteBatcher: Sendable {
             try db.commitBatch()
         } catch {
             try? db.rollback()
+            leases.discard(from: 0)
             for write in batch { write.fail(error) }
             return savepoints
         }
+        leases.committed()
         for outcome in outcomes { outcome() }
         return failed
+    }
+}
+
+/// The outbox rows the running batch leased to the local dispatcher as it wrote them, and whether
+/// it wrote rows it did not lease. Used only inside a batch, on the writer's connection (GRDB
+/// serializes it), hence unchecked.
+final class BatchLeases: @unchecked Sendable {
+    private(set) var taker: (any OutboxLeaseTaker)?
+    private var leased: [OutboxDelivery] = []
+    private var unleased = false
+
+    var count: Int { leased.count }
+
+    func begin(taker: (any OutboxLeaseTaker)?) {
+        self.taker = taker
+        leased.removeAll(keepingCapacity: true)
+        unleased = false
+    }
+
+    /// Leases a row about to be inserted, if the dispatcher has room: its lease, or nil.
+    func reserve() -> (owner: String, milliseconds: Int64)? {
+        guard let taker else { return nil }
+        guard taker.reserve() else {
+            unleased = true
+            return nil
+        }
+        return (taker.owner, taker.leaseMilliseconds)
+    }
+
+    func add(_ delivery: OutboxDelivery) { leased.append(delivery) }
+
+    /// Forgets the rows leased since `mark` (their writes rolled back) and gives their room back.
+    func discard(from mark: Int) {
+        guard leased.count > mark else { return }
+        taker?.release(leased.count - mark)
+        leased.removeSubrange(mark...)
+    }
+
+    /// The batch committed: its leased rows go to the dispatcher, which learns of unleased ones.
+    func committed() {
+        guard let taker else { return }
+        if !leased.isEmpty {
+            taker.take(leased)
+            leased.removeAll(keepingCapacity: true)
+        }
+        if unleased { taker.committedUnleased() }
     }
 }
 
