@@ -11,8 +11,9 @@ import Synchronization
 /// into dead letters (firing the dead_letter triggers in the same transaction).
 ///
 /// It wakes at once when a transaction writes events (the registry rings its doorbell) and polls
-/// slowly as a fallback. A lease that runs out (a crashed node) frees the row for another
-/// delivery: at least once, never lost.
+/// slowly as a fallback. On SQLite the store leases new rows to it in the transaction that writes
+/// them when it has room (``OutboxLeaseTaker``), and rings only for the others. A lease that runs
+/// out (a crashed node) frees the row for another delivery: at least once, never lost.
 final class TriggerDispatcher: Service, Sendable {
     let core: PiCloudCore
     let owner = "node-" + Identifiers.randomHex(6)
@@ -115,8 +116,9 @@ final class TriggerDispatcher: Service, Sendable {
 
     private func deliver(_ delivery: OutboxDelivery) async {
         defer {
-            // Wake the claim loop only when the line of claimed rows is half gone: it then
-            // acknowledges and claims a batch in one transaction instead of one per delivery.
+            // Nudge the claim loop only when the line is half gone: it then acknowledges a batch
+            // of finished rows (and claims, if a claim is wanted) in one transaction, not one per
+            // delivery.
             let waiting = line.waiting(handlerMicros: handlerMicros.load(ordering: .relaxed))
             if inFlight.subtract(1, ordering: .relaxed).newValue <= concurrency + waiting / 2 { doorbell.nudge() }
         }
@@ -226,6 +228,8 @@ extension TriggerDispatcher: OutboxLeaseTaker {
         inFlight.subtract(count, ordering: .relaxed)
     }
 
+    /// After the line closed (a graceful shutdown), rows stay leased and are delivered once their
+    /// lease ran out, after a restart.
     func take(_ deliveries: [OutboxDelivery]) {
         guard let feed = feed.withLock({ $0 }) else { return }
         for delivery in deliveries { feed.yield(delivery) }
