@@ -89,23 +89,10 @@ struct OutboxLeaseTests {
         #expect(storage.leaseNewRows(to: taker))
         struct Refused: Error {}
         let target = OutboxTarget(triggerID: "trg_1", kind: .kv, handler: "h.lua", retry: TriggerRecord.defaultRetry, timeoutMilliseconds: nil)
-        // The first write holds the writer, so that the others queue up and share the next batch.
-        let holding = Task { try await storage.write { _ in Thread.sleep(forTimeInterval: 0.2) } }
-        try await Task.sleep(for: .milliseconds(50))
-        let outcomes = await withTaskGroup(of: (Int, Bool).self) { group in
-            for index in 0..<30 {
-                group.addTask {
-                    let ok = (try? await storage.write { db -> Bool in
-                        _ = try storage.insertOutbox(db, app: "demo", enqueue: OutboxEnqueue(targets: [target], depth: 0), event: Array(#"{"n":\#(index)}"#.utf8), now: Clock.now())
-                        if index % 3 == 0 { throw Refused() }
-                        return true
-                    }) != nil
-                    return (index, ok)
-                }
-            }
-            return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        let outcomes = try await storage.writesSharingABatch(30) { db, index in
+            _ = try storage.insertOutbox(db, app: "demo", enqueue: OutboxEnqueue(targets: [target], depth: 0), event: Array(#"{"n":\#(index)}"#.utf8), now: Clock.now())
+            if index % 3 == 0 { throw Refused() }
         }
-        try await holding.value
         #expect(outcomes.values.filter { $0 }.count == 20)
         let rows = try await storage.outbox(app: "demo", after: nil, limit: 100)
         let taken = taker.taken.withLock { $0 }
@@ -116,5 +103,22 @@ struct OutboxLeaseTests {
         #expect(taker.released.load(ordering: .relaxed) > 0)
         #expect(taker.reserved.load(ordering: .relaxed) - taker.released.load(ordering: .relaxed) == 20)
         #expect(taker.room.load(ordering: .relaxed) == 980)
+    }
+
+    @Test("room taken for a row whose insert failed is given back")
+    func failedInsert() async throws {
+        let store = try await TestStore(.sqlite)
+        let storage = try #require(store.storage as? SQLiteStorage)
+        let taker = RecordingTaker(room: 5)
+        #expect(storage.leaseNewRows(to: taker))
+        let target = OutboxTarget(triggerID: "trg_1", kind: .kv, handler: "h.lua", retry: TriggerRecord.defaultRetry, timeoutMilliseconds: nil)
+        // No such app: the row breaks its foreign key after its room was taken.
+        await #expect(throws: (any Error).self) {
+            try await storage.write { db in
+                try storage.insertOutbox(db, app: "missing", enqueue: OutboxEnqueue(targets: [target], depth: 0), event: Array("{}".utf8), now: Clock.now())
+            }
+        }
+        #expect(taker.reserved.load(ordering: .relaxed) >= 1)
+        #expect(taker.room.load(ordering: .relaxed) == 5 && taker.taken.withLock { $0.isEmpty })
     }
 }

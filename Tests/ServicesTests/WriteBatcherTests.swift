@@ -20,23 +20,10 @@ struct WriteBatcherTests {
             try db.execute(
                 sql: "INSERT INTO kv (app, key, value, expires_at, updated_at) VALUES ('demo', ?, '1', NULL, 1)", arguments: [key])
         }
-        // The first write holds the writer, so that the others queue up and share the next batch.
-        let holding = Task { try await storage.write { db in Thread.sleep(forTimeInterval: 0.2); try insert(db, "first") } }
-        try await Task.sleep(for: .milliseconds(50))
-        let outcomes = await withTaskGroup(of: (Int, Bool).self) { group in
-            for index in 0..<60 {
-                group.addTask {
-                    let ok = (try? await storage.write { db -> Bool in
-                        try insert(db, "k\(index)")
-                        if index % 3 == 0 { throw Refused() }
-                        return true
-                    }) != nil
-                    return (index, ok)
-                }
-            }
-            return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        let outcomes = try await storage.writesSharingABatch(60, first: { db in try insert(db, "first") }) { db, index in
+            try insert(db, "k\(index)")
+            if index % 3 == 0 { throw Refused() }
         }
-        try await holding.value
         for (index, ok) in outcomes { #expect(ok == (index % 3 != 0), "write \(index)") }
         let keys = try await storage.read { db in try String.fetchAll(db, sql: "SELECT key FROM kv WHERE app = 'demo' ORDER BY key") }
         let expected = ["first"] + (0..<60).filter { $0 % 3 != 0 }.map { "k\($0)" }
@@ -44,5 +31,26 @@ struct WriteBatcherTests {
         // The writer goes back to batches without savepoints and still commits.
         try await storage.write { db in try insert(db, "after") }
         #expect(try await storage.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM kv WHERE key = 'after'") } == 1)
+    }
+}
+
+extension SQLiteStorage {
+    /// Runs `count` writes (`body` with each index) queued up behind a first one (`first`) that
+    /// holds the writer for 0.2 s, so that they share its next batch. → whether each write
+    /// succeeded, by index.
+    func writesSharingABatch(
+        _ count: Int, first: @escaping @Sendable (Database) throws -> Void = { _ in },
+        _ body: @escaping @Sendable (Database, Int) throws -> Void
+    ) async throws -> [Int: Bool] {
+        let holding = Task { try await write { db in Thread.sleep(forTimeInterval: 0.2); try first(db) } }
+        try await Task.sleep(for: .milliseconds(50))
+        let outcomes = await withTaskGroup(of: (Int, Bool).self) { group in
+            for index in 0..<count {
+                group.addTask { (index, (try? await self.write { db in try body(db, index) }) != nil) }
+            }
+            return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        }
+        try await holding.value
+        return outcomes
     }
 }

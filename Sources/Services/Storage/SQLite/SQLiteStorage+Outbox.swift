@@ -4,11 +4,10 @@ import GRDB
 extension SQLiteStorage {
     // MARK: Writing events (inside the caller's transaction)
 
-    /// One outbox row per target; returns the event id of the first (nil when there was none).
+    /// Inserts an event's rows, one per target; returns the event id of the first (nil when there
+    /// was none). A row the dispatcher has room for is leased to it right away, its first attempt
+    /// counted (see ``OutboxLeaseTaker``); the others wait for a claim.
     @discardableResult
-    /// Inserts an event's rows, one per target. A row the dispatcher has room for is leased to
-    /// it right away, its first attempt counted (see ``OutboxLeaseTaker``); the others wait for a
-    /// claim.
     func insertOutbox(_ db: Database, app: String, enqueue: OutboxEnqueue, event: [UInt8], now: Milliseconds) throws -> String? {
         guard !enqueue.targets.isEmpty else { return nil }
         let statement = try db.cachedStatement(sql: """

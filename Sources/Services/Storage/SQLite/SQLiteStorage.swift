@@ -247,7 +247,7 @@ public final class WriteBatcher: Sendable {
                     }
                     continue
                 }
-                let mark = leases.count
+                let mark = leases.mark
                 do {
                     outcomes.append(try db.inBatchSavepoint { try write.run(db) })
                 } catch {
@@ -275,13 +275,17 @@ public final class WriteBatcher: Sendable {
 final class BatchLeases: @unchecked Sendable {
     private(set) var taker: (any OutboxLeaseTaker)?
     private var leased: [OutboxDelivery] = []
+    /// Room taken in this batch: one per leased row, and one for an insert that threw after it.
+    private var reserved = 0
     private var unleased = false
 
-    var count: Int { leased.count }
+    /// Where a write begins, to discard what it leased should it fail.
+    var mark: Int { reserved }
 
     func begin(taker: (any OutboxLeaseTaker)?) {
         self.taker = taker
         leased.removeAll(keepingCapacity: true)
+        reserved = 0
         unleased = false
     }
 
@@ -292,26 +296,29 @@ final class BatchLeases: @unchecked Sendable {
             unleased = true
             return nil
         }
+        reserved += 1
         return (taker.owner, taker.leaseMilliseconds)
     }
 
+    /// The row a reservation was for, inserted.
     func add(_ delivery: OutboxDelivery) { leased.append(delivery) }
 
-    /// Forgets the rows leased since `mark` (their writes rolled back) and gives their room back.
+    /// Forgets what was leased since `mark` (its writes rolled back) and gives the room back.
     func discard(from mark: Int) {
-        guard leased.count > mark else { return }
-        taker?.release(leased.count - mark)
-        leased.removeSubrange(mark...)
+        guard reserved > mark else { return }
+        taker?.release(reserved - mark)
+        reserved = mark
+        if leased.count > mark { leased.removeSubrange(mark...) }
     }
 
     /// The batch committed: its leased rows go to the dispatcher, which learns of unleased ones.
     func committed() {
         guard let taker else { return }
-        if !leased.isEmpty {
-            taker.take(leased)
-            leased.removeAll(keepingCapacity: true)
-        }
+        if reserved > leased.count { taker.release(reserved - leased.count) }
+        if !leased.isEmpty { taker.take(leased) }
         if unleased { taker.committedUnleased() }
+        leased.removeAll(keepingCapacity: true)
+        reserved = 0
     }
 }
 
