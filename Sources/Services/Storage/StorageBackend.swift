@@ -131,9 +131,6 @@ public protocol TopicStore: Sendable {
 }
 
 extension StorageBackend {
-    /// Backends shared by several nodes leave new rows to the claim.
-    public func leaseNewRows(to taker: (any OutboxLeaseTaker)?) -> Bool { false }
-
     /// Backends without an exact read cache always say "read the store".
     public func kvCached(app: String, key: String, now: Milliseconds) -> KVEntry?? { nil }
 

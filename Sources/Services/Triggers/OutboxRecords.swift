@@ -78,6 +78,11 @@ public protocol OutboxStore: Sendable {
     func leaseNewRows(to taker: (any OutboxLeaseTaker)?) -> Bool
 }
 
+extension OutboxStore {
+    /// Stores shared by several nodes leave new rows to the claim.
+    public func leaseNewRows(to taker: (any OutboxLeaseTaker)?) -> Bool { false }
+}
+
 /// The local dispatcher, as the store sees it when it leases outbox rows in the transaction that
 /// writes them (the embedded store: one node, so no other dispatcher could claim them). A leased
 /// row counts its first attempt with its insert, and its handler starts as soon as the
