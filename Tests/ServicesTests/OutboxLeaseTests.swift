@@ -35,6 +35,16 @@ final class RecordingTaker: OutboxLeaseTaker {
 
 @Suite("Outbox rows leased as they are written")
 struct OutboxLeaseTests {
+    static let target = OutboxTarget(triggerID: "trg_1", kind: .kv, handler: "h.lua", retry: TriggerRecord.defaultRetry, timeoutMilliseconds: nil)
+
+    /// An embedded store leasing new rows to a taker with `room`.
+    func leasingStore(room: Int) async throws -> (SQLiteStorage, RecordingTaker) {
+        let storage = try #require(try await TestStore(.sqlite).storage as? SQLiteStorage)
+        let taker = RecordingTaker(room: room)
+        #expect(storage.leaseNewRows(to: taker))
+        return (storage, taker)
+    }
+
     @Test("the embedded store leases a new row to its dispatcher in the write's transaction: handed over after the commit, first attempt counted, never claimed")
     func leasedAtWrite() async throws {
         let store = try await TestStore(.sqlite)
@@ -83,12 +93,9 @@ struct OutboxLeaseTests {
     /// their room given back; the rerun leases them again. Only committed rows reach the taker.
     @Test("rows leased by writes that rolled back give their room back and never reach the dispatcher")
     func rolledBackLeases() async throws {
-        let store = try await TestStore(.sqlite)
-        let storage = try #require(store.storage as? SQLiteStorage)
-        let taker = RecordingTaker(room: 1000)
-        #expect(storage.leaseNewRows(to: taker))
+        let (storage, taker) = try await leasingStore(room: 1000)
         struct Refused: Error {}
-        let target = OutboxTarget(triggerID: "trg_1", kind: .kv, handler: "h.lua", retry: TriggerRecord.defaultRetry, timeoutMilliseconds: nil)
+        let target = Self.target
         let outcomes = try await storage.writesSharingABatch(30) { db, index in
             _ = try storage.insertOutbox(db, app: "demo", enqueue: OutboxEnqueue(targets: [target], depth: 0), event: Array(#"{"n":\#(index)}"#.utf8), now: Clock.now())
             if index % 3 == 0 { throw Refused() }
@@ -107,11 +114,8 @@ struct OutboxLeaseTests {
 
     @Test("room taken for a row whose insert failed is given back")
     func failedInsert() async throws {
-        let store = try await TestStore(.sqlite)
-        let storage = try #require(store.storage as? SQLiteStorage)
-        let taker = RecordingTaker(room: 5)
-        #expect(storage.leaseNewRows(to: taker))
-        let target = OutboxTarget(triggerID: "trg_1", kind: .kv, handler: "h.lua", retry: TriggerRecord.defaultRetry, timeoutMilliseconds: nil)
+        let (storage, taker) = try await leasingStore(room: 5)
+        let target = Self.target
         // No such app: the row breaks its foreign key after its room was taken.
         await #expect(throws: (any Error).self) {
             try await storage.write { db in
