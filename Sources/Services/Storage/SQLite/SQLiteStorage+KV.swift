@@ -46,11 +46,13 @@ extension SQLiteStorage {
         let cache = kvCache
         cache.beginWrite(app: app, key: key)
         write({ db in
-            let statement = try db.cachedStatement(sql: """
-                INSERT INTO kv (app, key, value, expires_at, updated_at) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT (app, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, updated_at = excluded.updated_at
-                """)
-            try statement.execute(arguments: [app, key, text, expiresAt, now])
+            let upsert = try self.hot.statement(.kvUpsert, on: db)
+            upsert.bind(1, app)
+            upsert.bind(2, key)
+            upsert.bind(3, text)
+            upsert.bind(4, expiresAt)
+            upsert.bind(5, now)
+            try upsert.run()
             try self.insertOutbox(db, app: app, enqueue: enqueue, event: event, now: now)
         }, done: { outcome in
             cache.endWrite(app: app, key: key)

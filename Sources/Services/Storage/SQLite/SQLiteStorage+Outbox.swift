@@ -10,11 +10,7 @@ extension SQLiteStorage {
     @discardableResult
     func insertOutbox(_ db: Database, app: String, enqueue: OutboxEnqueue, event: [UInt8], now: Milliseconds) throws -> String? {
         guard !enqueue.targets.isEmpty else { return nil }
-        let statement = try db.cachedStatement(sql: """
-            INSERT INTO outbox (event_id, app, trigger_id, kind, handler, event, depth, max_attempts, backoff_base_ms, backoff_cap_ms,
-                                timeout_ms, to_dead_letter, attempts, leased_until, lease_owner, due_at, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
+        let insert = try hot.statement(.outboxInsert, on: db)
         let text = String(decoding: event, as: UTF8.self)
         let leases = writes.leases
         var first: String?
@@ -23,11 +19,24 @@ extension SQLiteStorage {
             first = first ?? eventID
             let lease = leases.reserve()
             let leasedUntil = lease.map { now + $0.milliseconds }
-            try statement.execute(arguments: [
-                eventID, app, target.triggerID, target.kind.rawValue, target.handler, text, enqueue.depth, target.retry.maxAttempts,
-                target.retry.baseMilliseconds, target.retry.capMilliseconds, target.timeoutMilliseconds, target.kind == .deadLetter,
-                lease == nil ? 0 : 1, leasedUntil, lease?.owner, now, now,
-            ])
+            insert.bind(1, eventID)
+            insert.bind(2, app)
+            insert.bind(3, target.triggerID)
+            insert.bind(4, target.kind.rawValue)
+            insert.bind(5, target.handler)
+            insert.bind(6, text)
+            insert.bind(7, enqueue.depth)
+            insert.bind(8, target.retry.maxAttempts)
+            insert.bind(9, target.retry.baseMilliseconds)
+            insert.bind(10, target.retry.capMilliseconds)
+            insert.bind(11, target.timeoutMilliseconds)
+            insert.bind(12, target.kind == .deadLetter)
+            insert.bind(13, lease == nil ? 0 : 1)
+            insert.bind(14, leasedUntil)
+            insert.bind(15, lease?.owner)
+            insert.bind(16, now)
+            insert.bind(17, now)
+            try insert.run()
             if lease != nil {
                 leases.add(OutboxDelivery(
                     id: db.lastInsertedRowID, eventID: eventID, app: app, triggerID: target.triggerID, kind: target.kind, handler: target.handler,

@@ -16,6 +16,8 @@ public final class SQLiteStorage: StorageBackend {
     let logger: Logger
     let writes: WriteBatcher
     let kvCache: KVReadCache
+    /// The writer's statements of every kv set and outbox insert (``HotStatements``).
+    let hot = HotStatements()
     /// kv entries the read cache holds by default.
     public static let defaultKVCacheEntries = 4096
 

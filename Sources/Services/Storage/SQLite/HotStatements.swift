@@ -1,0 +1,109 @@
+import GRDB
+import GRDBSQLite
+
+/// The statements every write of its kind runs (the kv upsert, the outbox insert), prepared once
+/// on the writer's connection and bound and stepped through SQLite's C API.
+///
+/// GRDB's `cachedStatement(sql:)` hashes the statement's SQL to find it on every call, and its
+/// `execute(arguments:)` boxes each argument in an existential, copies them into an array of
+/// `DatabaseValue`, binds them in nested closures and reports the statement to its observation
+/// broker; PiCloud registers no observers. On the writer's thread that was more CPU per `kv.set`
+/// than SQLite's own work (see docs/performance.md). Used only inside writes, which GRDB runs one
+/// at a time on the writer's connection: hence unchecked.
+final class HotStatements: @unchecked Sendable {
+    enum Name: Int, CaseIterable {
+        case kvUpsert, outboxInsert
+
+        var sql: String {
+            switch self {
+            case .kvUpsert:
+                """
+                INSERT INTO kv (app, key, value, expires_at, updated_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (app, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, updated_at = excluded.updated_at
+                """
+            case .outboxInsert:
+                """
+                INSERT INTO outbox (event_id, app, trigger_id, kind, handler, event, depth, max_attempts, backoff_base_ms, backoff_cap_ms,
+                                    timeout_ms, to_dead_letter, attempts, leased_until, lease_owner, due_at, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+            }
+        }
+    }
+
+    private var connection: ObjectIdentifier?
+    private var prepared = [Statement?](repeating: nil, count: Name.allCases.count)
+
+    /// `name`'s statement on `db`, prepared on first use (and again should the writer's
+    /// connection ever change).
+    func statement(_ name: Name, on db: Database) throws -> RawStatement {
+        if connection != ObjectIdentifier(db) {
+            prepared = [Statement?](repeating: nil, count: Name.allCases.count)
+            connection = ObjectIdentifier(db)
+        }
+        if let statement = prepared[name.rawValue] { return RawStatement(statement) }
+        let statement = try db.makeStatement(sql: name.sql)
+        prepared[name.rawValue] = statement
+        return RawStatement(statement)
+    }
+}
+
+/// A prepared statement bound by position and run to completion, without GRDB's argument
+/// machinery. Text is copied by SQLite as it is bound (`SQLITE_TRANSIENT`).
+struct RawStatement {
+    private let statement: Statement
+    private var handle: OpaquePointer { statement.sqliteStatement }
+
+    fileprivate init(_ statement: Statement) { self.statement = statement }
+
+    func bind(_ index: Int32, _ text: String) {
+        var text = text
+        text.withUTF8 { utf8 in
+            _ = utf8.withMemoryRebound(to: CChar.self) { bytes in
+                // A nil pointer (an empty buffer's) would bind NULL, not "".
+                guard let start = bytes.baseAddress else { return sqlite3_bind_text(handle, index, "", 0, RawStatement.transient) }
+                return sqlite3_bind_text(handle, index, start, Int32(bytes.count), RawStatement.transient)
+            }
+        }
+    }
+
+    func bind(_ index: Int32, _ text: String?) {
+        guard let text else { return bindNull(index) }
+        bind(index, text)
+    }
+
+    func bind(_ index: Int32, _ integer: Int64) { sqlite3_bind_int64(handle, index, integer) }
+    func bind(_ index: Int32, _ integer: Int) { sqlite3_bind_int64(handle, index, Int64(integer)) }
+    func bind(_ index: Int32, _ flag: Bool) { sqlite3_bind_int64(handle, index, flag ? 1 : 0) }
+
+    func bind(_ index: Int32, _ integer: Int64?) {
+        guard let integer else { return bindNull(index) }
+        bind(index, integer)
+    }
+
+    func bind(_ index: Int32, _ integer: Int?) {
+        guard let integer else { return bindNull(index) }
+        bind(index, integer)
+    }
+
+    func bindNull(_ index: Int32) { sqlite3_bind_null(handle, index) }
+
+    /// Steps the statement to its end and resets it, bound values and all; a failure throws the
+    /// `DatabaseError` GRDB would have thrown (its result code and message).
+    func run() throws {
+        let code = sqlite3_step(handle)
+        guard code == SQLITE_DONE else {
+            let connection = sqlite3_db_handle(handle)
+            let message = sqlite3_errmsg(connection).map { String(cString: $0) }
+            let extended = sqlite3_extended_errcode(connection)
+            sqlite3_reset(handle)
+            sqlite3_clear_bindings(handle)
+            throw DatabaseError(resultCode: ResultCode(rawValue: code == SQLITE_ROW ? SQLITE_MISUSE : extended), message: message, sql: statement.sql)
+        }
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
+    }
+
+    /// SQLite's `SQLITE_TRANSIENT` (a macro Swift does not import): copy the bytes now.
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+}
