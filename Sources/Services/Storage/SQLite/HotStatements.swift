@@ -49,21 +49,36 @@ final class HotStatements: @unchecked Sendable {
 }
 
 /// A prepared statement bound by position and run to completion, without GRDB's argument
-/// machinery. Text is copied by SQLite as it is bound (`SQLITE_TRANSIENT`).
+/// machinery. ``withText(_:_:_:)`` binds text without a copy for the duration of a closure (as
+/// GRDB's own `execute(arguments:)` does); ``bind(_:_:)-(Int32,String)`` lets SQLite copy it.
 struct RawStatement {
     private let statement: Statement
     private var handle: OpaquePointer { statement.sqliteStatement }
 
     fileprivate init(_ statement: Statement) { self.statement = statement }
 
+    /// Binds `text` without copying it and runs `body`, which must run the statement: SQLite
+    /// reads the bytes in place, and ``run()`` lets go of them before this returns.
+    func withText<R>(_ index: Int32, _ text: String, _ body: () throws -> R) rethrows -> R {
+        var text = text
+        return try text.withUTF8 { utf8 in
+            bindText(index, utf8, RawStatement.static)
+            defer { sqlite3_bind_null(handle, index) }
+            return try body()
+        }
+    }
+
+    /// Binds a copy of `text`.
     func bind(_ index: Int32, _ text: String) {
         var text = text
-        text.withUTF8 { utf8 in
-            _ = utf8.withMemoryRebound(to: CChar.self) { bytes in
-                // A nil pointer (an empty buffer's) would bind NULL, not "".
-                guard let start = bytes.baseAddress else { return sqlite3_bind_text(handle, index, "", 0, RawStatement.transient) }
-                return sqlite3_bind_text(handle, index, start, Int32(bytes.count), RawStatement.transient)
-            }
+        text.withUTF8 { bindText(index, $0, RawStatement.transient) }
+    }
+
+    private func bindText(_ index: Int32, _ utf8: UnsafeBufferPointer<UInt8>, _ destructor: sqlite3_destructor_type?) {
+        _ = utf8.withMemoryRebound(to: CChar.self) { bytes in
+            // A nil pointer (an empty buffer's) would bind NULL, not "".
+            guard let start = bytes.baseAddress else { return sqlite3_bind_text(handle, index, "", 0, RawStatement.transient) }
+            return sqlite3_bind_text(handle, index, start, Int32(bytes.count), destructor)
         }
     }
 
@@ -88,7 +103,7 @@ struct RawStatement {
 
     func bindNull(_ index: Int32) { sqlite3_bind_null(handle, index) }
 
-    /// Steps the statement to its end and resets it, bound values and all; a failure throws the
+    /// Steps the statement to its end, resets it and clears its bindings; a failure throws the
     /// `DatabaseError` GRDB would have thrown (its result code and message).
     func run() throws {
         let code = sqlite3_step(handle)
@@ -104,6 +119,8 @@ struct RawStatement {
         sqlite3_clear_bindings(handle)
     }
 
-    /// SQLite's `SQLITE_TRANSIENT` (a macro Swift does not import): copy the bytes now.
+    /// SQLite's `SQLITE_TRANSIENT` and `SQLITE_STATIC` (macros Swift does not import): copy the
+    /// bytes now; read them in place until the statement is reset or rebound.
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+    private static let `static`: sqlite3_destructor_type? = nil
 }

@@ -47,12 +47,15 @@ extension SQLiteStorage {
         cache.beginWrite(app: app, key: key)
         write({ db in
             let upsert = try self.hot.statement(.kvUpsert, on: db)
-            upsert.bind(1, app)
-            upsert.bind(2, key)
-            upsert.bind(3, text)
-            upsert.bind(4, expiresAt)
-            upsert.bind(5, now)
-            try upsert.run()
+            try upsert.withText(1, app) {
+                try upsert.withText(2, key) {
+                    try upsert.withText(3, text) {
+                        upsert.bind(4, expiresAt)
+                        upsert.bind(5, now)
+                        try upsert.run()
+                    }
+                }
+            }
             try self.insertOutbox(db, app: app, enqueue: enqueue, event: event, now: now)
         }, done: { outcome in
             cache.endWrite(app: app, key: key)

@@ -24,7 +24,6 @@ extension SQLiteStorage {
             insert.bind(3, target.triggerID)
             insert.bind(4, target.kind.rawValue)
             insert.bind(5, target.handler)
-            insert.bind(6, text)
             insert.bind(7, enqueue.depth)
             insert.bind(8, target.retry.maxAttempts)
             insert.bind(9, target.retry.baseMilliseconds)
@@ -36,7 +35,8 @@ extension SQLiteStorage {
             insert.bind(15, lease?.owner)
             insert.bind(16, now)
             insert.bind(17, now)
-            try insert.run()
+            // The event (up to a value's size) is read in place; the short fields are copied.
+            try insert.withText(6, text) { try insert.run() }
             if lease != nil {
                 leases.add(OutboxDelivery(
                     id: db.lastInsertedRowID, eventID: eventID, app: app, triggerID: target.triggerID, kind: target.kind, handler: target.handler,
