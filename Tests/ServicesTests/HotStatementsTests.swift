@@ -41,11 +41,11 @@ struct HotStatementsTests {
         let storage = try #require(store.storage as? SQLiteStorage)
         let error = try await storage.write { db -> DatabaseError? in
             let upsert = try storage.hot.statement(.kvUpsert, on: db)
-            upsert.bind(1, "no-such-app")  // the app's foreign key fails
-            upsert.bind(2, "k")
-            upsert.bind(3, "1")
-            upsert.bind(4, 99 as Int64)
-            upsert.bind(5, 1 as Int64)
+            try upsert.bind(1, "no-such-app")  // the app's foreign key fails
+            try upsert.bind(2, "k")
+            try upsert.bind(3, "1")
+            try upsert.bind(4, 99 as Int64)
+            try upsert.bind(5, 1 as Int64)
             do {
                 try upsert.run()
                 return nil
@@ -62,10 +62,12 @@ struct HotStatementsTests {
         // the failed run's.
         let row = try await storage.write { db -> (value: String, expiresAt: Int64?)? in
             let upsert = try storage.hot.statement(.kvUpsert, on: db)
-            upsert.bind(1, "demo")
-            upsert.bind(2, "k")
-            upsert.bind(3, "2")
-            upsert.bind(5, 2 as Int64)
+            // A parameter SQLite does not have is an error, not a silent NULL.
+            #expect(throws: DatabaseError.self) { try upsert.bind(6, 1 as Int64) }
+            try upsert.bind(1, "demo")
+            try upsert.bind(2, "k")
+            try upsert.bind(3, "2")
+            try upsert.bind(5, 2 as Int64)
             try upsert.run()
             return try Row.fetchOne(db, sql: "SELECT value, expires_at FROM kv WHERE app = 'demo' AND key = 'k'").map {
                 (value: $0["value"] as String, expiresAt: $0["expires_at"] as Int64?)

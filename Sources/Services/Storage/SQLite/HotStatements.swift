@@ -59,49 +59,56 @@ struct RawStatement {
 
     /// Binds `text` without copying it and runs `body`, which must run the statement: SQLite
     /// reads the bytes in place, and ``run()`` lets go of them before this returns.
-    func withText<R>(_ index: Int32, _ text: String, _ body: () throws -> R) rethrows -> R {
+    func withText<R>(_ index: Int32, _ text: String, _ body: () throws -> R) throws -> R {
         var text = text
         return try text.withUTF8 { utf8 in
-            bindText(index, utf8, RawStatement.static)
+            try bindText(index, utf8, RawStatement.static)
             defer { sqlite3_bind_null(handle, index) }
             return try body()
         }
     }
 
     /// Binds a copy of `text`.
-    func bind(_ index: Int32, _ text: String) {
+    func bind(_ index: Int32, _ text: String) throws {
         var text = text
-        text.withUTF8 { bindText(index, $0, RawStatement.transient) }
+        try text.withUTF8 { try bindText(index, $0, RawStatement.transient) }
     }
 
-    private func bindText(_ index: Int32, _ utf8: UnsafeBufferPointer<UInt8>, _ destructor: sqlite3_destructor_type?) {
-        _ = utf8.withMemoryRebound(to: CChar.self) { bytes in
+    private func bindText(_ index: Int32, _ utf8: UnsafeBufferPointer<UInt8>, _ destructor: sqlite3_destructor_type?) throws {
+        try check(utf8.withMemoryRebound(to: CChar.self) { bytes in
             // A nil pointer (an empty buffer's) would bind NULL, not "".
             guard let start = bytes.baseAddress else { return sqlite3_bind_text(handle, index, "", 0, RawStatement.transient) }
             return sqlite3_bind_text(handle, index, start, Int32(bytes.count), destructor)
-        }
+        })
     }
 
-    func bind(_ index: Int32, _ text: String?) {
-        guard let text else { return bindNull(index) }
-        bind(index, text)
+    func bind(_ index: Int32, _ text: String?) throws {
+        guard let text else { return try bindNull(index) }
+        try bind(index, text)
     }
 
-    func bind(_ index: Int32, _ integer: Int64) { sqlite3_bind_int64(handle, index, integer) }
-    func bind(_ index: Int32, _ integer: Int) { sqlite3_bind_int64(handle, index, Int64(integer)) }
-    func bind(_ index: Int32, _ flag: Bool) { sqlite3_bind_int64(handle, index, flag ? 1 : 0) }
+    func bind(_ index: Int32, _ integer: Int64) throws { try check(sqlite3_bind_int64(handle, index, integer)) }
+    func bind(_ index: Int32, _ integer: Int) throws { try bind(index, Int64(integer)) }
+    func bind(_ index: Int32, _ flag: Bool) throws { try bind(index, flag ? 1 as Int64 : 0) }
 
-    func bind(_ index: Int32, _ integer: Int64?) {
-        guard let integer else { return bindNull(index) }
-        bind(index, integer)
+    func bind(_ index: Int32, _ integer: Int64?) throws {
+        guard let integer else { return try bindNull(index) }
+        try bind(index, integer)
     }
 
-    func bind(_ index: Int32, _ integer: Int?) {
-        guard let integer else { return bindNull(index) }
-        bind(index, integer)
+    func bind(_ index: Int32, _ integer: Int?) throws {
+        guard let integer else { return try bindNull(index) }
+        try bind(index, integer)
     }
 
-    func bindNull(_ index: Int32) { sqlite3_bind_null(handle, index) }
+    func bindNull(_ index: Int32) throws { try check(sqlite3_bind_null(handle, index)) }
+
+    /// A binding SQLite refused (too big, or no such parameter) fails the write rather than
+    /// leaving the parameter NULL.
+    private func check(_ code: Int32) throws {
+        guard code != SQLITE_OK else { return }
+        throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errstr(code)), sql: statement.sql)
+    }
 
     /// Steps the statement to its end, resets it and clears its bindings; a failure throws the
     /// `DatabaseError` GRDB would have thrown (its result code and message).

@@ -50,8 +50,8 @@ extension SQLiteStorage {
             try upsert.withText(1, app) {
                 try upsert.withText(2, key) {
                     try upsert.withText(3, text) {
-                        upsert.bind(4, expiresAt)
-                        upsert.bind(5, now)
+                        try upsert.bind(4, expiresAt)
+                        try upsert.bind(5, now)
                         try upsert.run()
                     }
                 }
