@@ -87,19 +87,12 @@ struct RawStatement {
         try bind(index, text)
     }
 
-    func bind(_ index: Int32, _ integer: Int64) throws { try check(sqlite3_bind_int64(handle, index, integer)) }
-    func bind(_ index: Int32, _ integer: Int) throws { try bind(index, Int64(integer)) }
-    func bind(_ index: Int32, _ flag: Bool) throws { try bind(index, flag ? 1 as Int64 : 0) }
-
-    func bind(_ index: Int32, _ integer: Int64?) throws {
+    func bind<Integer: BinaryInteger>(_ index: Int32, _ integer: Integer?) throws {
         guard let integer else { return try bindNull(index) }
-        try bind(index, integer)
+        try check(sqlite3_bind_int64(handle, index, Int64(integer)))
     }
 
-    func bind(_ index: Int32, _ integer: Int?) throws {
-        guard let integer else { return try bindNull(index) }
-        try bind(index, integer)
-    }
+    func bind(_ index: Int32, _ flag: Bool) throws { try bind(index, flag ? 1 : 0) }
 
     func bindNull(_ index: Int32) throws { try check(sqlite3_bind_null(handle, index)) }
 
@@ -114,16 +107,16 @@ struct RawStatement {
     /// `DatabaseError` GRDB would have thrown (its result code and message).
     func run() throws {
         let code = sqlite3_step(handle)
+        defer {
+            sqlite3_reset(handle)
+            sqlite3_clear_bindings(handle)
+        }
         guard code == SQLITE_DONE else {
             let connection = sqlite3_db_handle(handle)
             let message = sqlite3_errmsg(connection).map { String(cString: $0) }
-            let extended = sqlite3_extended_errcode(connection)
-            sqlite3_reset(handle)
-            sqlite3_clear_bindings(handle)
-            throw DatabaseError(resultCode: ResultCode(rawValue: code == SQLITE_ROW ? SQLITE_MISUSE : extended), message: message, sql: statement.sql)
+            let extended = code == SQLITE_ROW ? SQLITE_MISUSE : sqlite3_extended_errcode(connection)
+            throw DatabaseError(resultCode: ResultCode(rawValue: extended), message: message, sql: statement.sql)
         }
-        sqlite3_reset(handle)
-        sqlite3_clear_bindings(handle)
     }
 
     /// SQLite's `SQLITE_TRANSIENT` and `SQLITE_STATIC` (macros Swift does not import): copy the
