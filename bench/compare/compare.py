@@ -85,12 +85,12 @@ def parse_wrk(path):
     return result
 
 
-def combine_rounds(work, workload, rounds):
-    """Rounds of PiCloud and nginx back to back: each side's figures are those of its median round
-    (by requests/s); the ratio is the median of the rounds' ratios, each of two runs made minutes
-    apart at most, so that a slow spell of the machine weighs on both sides of a ratio."""
+def combine_rounds(work, workload, rounds, first="picloud", peer="nginx"):
+    """Rounds of PiCloud and its peer back to back: each side's figures are those of its median
+    round (by requests/s); the ratio is the median of the rounds' ratios, each of two runs made
+    minutes apart at most, so that a slow spell of the machine weighs on both sides of a ratio."""
     sides = {}
-    for side in ("picloud", "nginx"):
+    for side in (first, peer):
         runs = [load(f"{work}/{workload}-{side}-{r}.json") for r in range(1, rounds + 1)]
         if any(run is None for run in runs):
             return
@@ -98,7 +98,7 @@ def combine_rounds(work, workload, rounds):
         median = sorted(runs, key=lambda run: run["rps"])[(len(runs) - 1) // 2]
         with open(f"{work}/{workload}-{side}.json", "w") as f:
             json.dump({**median, "rounds_rps": [run["rps"] for run in runs]}, f)
-    ratios = [p["rps"] / n["rps"] for p, n in zip(sides["picloud"], sides["nginx"])]
+    ratios = [p["rps"] / n["rps"] for p, n in zip(sides[first], sides[peer])]
     with open(f"{work}/{workload}-rounds.json", "w") as f:
         json.dump({"ratios": ratios, "ratio": sorted(ratios)[(len(ratios) - 1) // 2]}, f)
 
@@ -574,6 +574,13 @@ def fmt(value, digits=0):
     return f"{value:,.{digits}f}"
 
 
+def rounds_note(rounds, picloud, peer, peer_label, unit):
+    """How the rounds of one workload went: each round's ratio and both sides' figures."""
+    return (f"{len(rounds['ratios'])} rounds back to back, ratios " + " / ".join(f"{r:.2f}" for r in rounds["ratios"])
+            + " (median used); PiCloud " + " / ".join(f"{v:.0f}" for v in picloud["rounds_rps"])
+            + f", {peer_label} " + " / ".join(f"{v:.0f}" for v in peer["rounds_rps"]) + f" {unit}")
+
+
 def build_rows(work):
     """Every result row of this run, from the raw files of the workloads that ran."""
     rows = []
@@ -604,9 +611,7 @@ def build_rows(work):
         if rounds:
             # The median of the rounds' ratios; the requests/s shown are each side's median round.
             ratio = rounds["ratio"]
-            notes.insert(0, f"{len(rounds['ratios'])} rounds back to back, ratios " + " / ".join(f"{r:.2f}" for r in rounds["ratios"])
-                         + " (median used); PiCloud " + " / ".join(f"{v:.0f}" for v in p["rounds_rps"])
-                         + ", nginx " + " / ".join(f"{v:.0f}" for v in n["rounds_rps"]) + " req/s")
+            notes.insert(0, rounds_note(rounds, p, n, "nginx", "req/s"))
         row(name=name, metric=metric, unit="req/s", picloud=p["rps"], peer_name=peer_label, peer=n["rps"], ratio=ratio,
             p50_ms=p["p50_ms"], p99_ms=p["p99_ms"], rss_kib=p.get("pss_kib"), peer_p50_ms=n["p50_ms"], peer_p99_ms=n["p99_ms"],
             peer_rss_kib=n.get("pss_kib"), goal="≥ 0.7 × peer", met="yes" if ratio >= 0.7 else "no", ratio_goal=0.7,
@@ -623,12 +628,17 @@ def build_rows(work):
     p, r = load(f"{work}/kv-write-picloud.json"), load(f"{work}/kv-write-redis.json")
     if p and r:
         ratio = p["rps"] / r["rps"]
+        notes = http_notes(p, "PiCloud")
+        rounds = load(f"{work}/kv-write-rounds.json")
+        if rounds:
+            ratio = rounds["ratio"]
+            notes.insert(0, rounds_note(rounds, p, r, "Redis", "writes/s"))
         row(name="kv-write", metric="durable writes/s", unit="writes/s", picloud=p["rps"], peer_name="Redis EVALSHA, appendfsync always",
             peer=r["rps"], ratio=ratio, p50_ms=p["p50_ms"], p99_ms=p["p99_ms"], rss_kib=p.get("pss_kib"), peer_p50_ms=r["p50_ms"],
             peer_p99_ms=r["p99_ms"], peer_rss_kib=r.get("pss_kib"), goal="≥ 1.0 × Redis and ≥ 15,000/s",
             met="yes" if ratio >= 1.0 and p["rps"] >= 15000 else "no", ratio_goal=1.0,
             absolute=[{"label": "kv-write: writes/s vs 15,000", "score": p["rps"] / 15000, "value": f"{p['rps']:,.0f}/s"}],
-            notes="; ".join(http_notes(p, "PiCloud")))
+            notes="; ".join(notes))
     t = load(f"{work}/kv-write-tarantool.json")
     if p and t:
         row(name="kv-write-ceiling", metric="durable writes/s", unit="writes/s", picloud=p["rps"],
@@ -873,6 +883,8 @@ def report(work, out_prefix):
            f"- **kv-write**: `wrk -t{w} -c{c}` POST `/apps/cmp/api/write` (one `kv.set(\"w\", \"x\")`) vs `redis-benchmark -c {c} --threads {w} "
            f"EVALSHA <sha of return redis.call('SET', KEYS[1], ARGV[1])> 1 w x` with `appendonly yes`, `appendfsync always`, no RDB; "
            f"redis-benchmark counts requests, so a warm-up run measures the rate and the timed run sends rate × {d} s requests. "
+           f"{params.get('rounds', 1)} rounds of a fresh PiCloud and a fresh Redis back to back (PiCloud first in odd rounds, Redis in even "
+           f"ones), the median round's ratio used, as for hello (until 2026-11-30 20:30 UTC one pair, PiCloud first). "
            f"**kv-write-ceiling**: Tarantool in one process, `wal_mode = 'fsync'`, {params.get('tarantool_fibers', 64)} fibers calling "
            f"`box.space.bench:replace` for {d} s (`peers/tarantool-replace.lua`): not networked, the disk's group-commit ceiling.",
            f"- **trigger** (`apps/trigger`): a `kv` trigger on prefix `t:` whose handler does nothing. Burst: {params.get('trigger_writers', '?')} "
@@ -961,7 +973,7 @@ def main():
     elif command == "wrk":
         out({**parse_wrk(args[1]), **extras(args[2:])})
     elif command == "rounds":
-        combine_rounds(args[1], args[2], int(args[3]))
+        combine_rounds(args[1], args[2], int(args[3]), *args[4:6])
     elif command == "redis-csv":
         out({**parse_redis_csv(args[1]), **extras(args[2:])})
     elif command == "versions":

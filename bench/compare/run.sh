@@ -13,7 +13,7 @@
 # (see bench/compare/README.md for what every column means). Settings (environment):
 #   WORKLOADS="hello kv-read kv-write trigger fanout cold-start"   which to run
 #   DURATION=10 WARMUP=2 (seconds)  CONNECTIONS=32 THREADS=2       wrk and redis-benchmark
-#   ROUNDS=3                        hello and kv-read: rounds of PiCloud and nginx back to back (median used)
+#   ROUNDS=3                        hello, kv-read, kv-write: rounds of PiCloud and its peer back to back (median used)
 #   TARANTOOL_FIBERS=64
 #   TRIGGER_EVENTS=20000 TRIGGER_WRITERS=$CONNECTIONS STEADY_EVENTS=2000 STEADY_RATE=500
 #   TRIGGER_RATES="5000 10000" TRIGGER_RATE_SECONDS=3   open-loop passes, one write per request ($CONNECTIONS connections)
@@ -208,9 +208,9 @@ http_workload() { # workload picloud_path nginx_path [wrk args]
   fi
 }
 
-kv_write_peers() {
+kv_write_redis() { # → $work/kv-write-redis.json
   local dir=$work/redis rport sha rate n
-  rm -rf "$dir" "$work/tarantool"
+  rm -rf "$dir"
   mkdir -p "$dir"
   rport=$($py free-port)
   sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$rport|g" "$here/peers/redis.conf.in" > "$dir/redis.conf"
@@ -228,7 +228,32 @@ kv_write_peers() {
   $py redis-csv "$work/redis.csv" pss_kib="$($py pss "$redis")" requests="$n" > "$work/kv-write-redis.json"
   echo "  kv-write redis: $(cat "$work/kv-write-redis.json")"
   stop "$redis" "redis-server"
+}
 
+kv_write_workload() {
+  local round sides side
+  echo kv-write
+  # ROUNDS rounds of PiCloud and Redis back to back (the first side alternating), as hello and
+  # kv-read against nginx: the median round's ratio is used.
+  for round in $(seq "$ROUNDS"); do
+    sides="picloud redis"
+    if [ $((round % 2)) -eq 0 ]; then sides="redis picloud"; fi
+    echo " round $round of $ROUNDS"
+    for side in $sides; do
+      if [ "$side" = picloud ]; then
+        picloud kv-write --deploy "$here/apps/bench"
+        curl -sf -X POST "http://127.0.0.1:$port/apps/cmp/api/setup" >/dev/null
+        pss_pids=$server wrk_run kv-write picloud "http://127.0.0.1:$port/apps/cmp/api/write" -s "$work/post.lua"
+        stop "$server" "PiCloud (kv-write)"
+      else
+        kv_write_redis
+      fi
+      mv "$work/kv-write-$side.json" "$work/kv-write-$side-$round.json"
+    done
+  done
+  $py rounds "$work" kv-write "$ROUNDS" picloud redis
+
+  rm -rf "$work/tarantool"
   mkdir -p "$work/tarantool"
   (cd "$work/tarantool" && tarantool "$root/$here/peers/tarantool-replace.lua" "$work/tarantool" "$TARANTOOL_FIBERS" "$DURATION") > "$work/tarantool.txt"
   read -r count seconds p50 p99 < "$work/tarantool.txt"
@@ -341,7 +366,7 @@ run_workload() {
   case $1 in
     hello) http_workload hello /apps/cmp/api/hello /hello ;;
     kv-read) http_workload kv-read /apps/cmp/api/kv /kv ;;
-    kv-write) http_workload kv-write /apps/cmp/api/write "" -s "$work/post.lua"; kv_write_peers ;;
+    kv-write) kv_write_workload ;;
     trigger) trigger_workload ;;
     fanout) fanout_workload ;;
     cold-start) cold_workload ;;
