@@ -9,7 +9,7 @@ DATA ?= ./picloud-data
 ## run: install what is missing, build a release binary, and serve on $(PORT) with the examples deployed
 run:
 	@$(ENV) scripts/deps.sh run
-	@$(ENV) swift build -c release --product picloud
+	@$(ENV) swift_release build --product picloud
 	@$(ENV) .build/release/picloud serve --port $(PORT) --data-dir $(DATA) --deploy examples/notes --deploy examples/shortener --deploy examples/chat
 
 ## test: install what is missing (PostgreSQL included), build, and run every test, with a private PostgreSQL server
@@ -25,12 +25,12 @@ build:
 ## bench: the Lua runtime micro-benchmarks (results in bench/results/)
 bench:
 	@$(ENV) scripts/deps.sh run
-	@$(ENV) swift run -c release lua-bench
+	@$(ENV) swift_release run lua-bench
 
 ## bench-endpoint: PiCloud's own CPU per endpoint request, without sockets (results in bench/results/)
 bench-endpoint:
 	@$(ENV) scripts/deps.sh run
-	@$(ENV) swift run -c release endpoint-bench
+	@$(ENV) swift_release run endpoint-bench
 
 ## bench-http: requests/s and latency of example endpoints with wrk (results in bench/results/)
 bench-http:

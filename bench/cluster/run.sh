@@ -25,7 +25,7 @@ if [ -z "$DB_URL" ]; then
   exit 1
 fi
 for product in picloud realtime-bench; do
-  log=$(swift build -c release --product "$product" 2>&1) || { echo "$log"; echo "release build of $product failed" >&2; exit 1; }
+  log=$(swift_release build --product "$product" 2>&1) || { echo "$log"; echo "release build of $product failed" >&2; exit 1; }
 done
 EVENTS=${EVENTS:-20000}
 STEADY_EVENTS=${STEADY_EVENTS:-2000}

@@ -865,7 +865,7 @@ def report(work, out_prefix):
                   "every server exited with status 0 after SIGTERM. Errors that the workloads count (non-2xx answers, missing events, "
                   "gap frames, handler failures) are in the notes above.")
     md += ["", "## Method", "",
-           f"- PiCloud: release build (`swift build -c release`), `picloud serve` on 127.0.0.1 with a new temporary data directory per workload, "
+           f"- PiCloud: release build (`swift build -c release -Xswiftc -enforce-exclusivity=unchecked`, `swift_release` in `scripts/env.sh`), `picloud serve` on 127.0.0.1 with a new temporary data directory per workload, "
            f"the default SQLite store (`PICLOUD_SQLITE_SYNCHRONOUS` unset: synchronous=full, a write is acknowledged after its commit is on disk), "
            f"`--log-level notice`, the apps of `bench/compare/apps/`. Peers: Debian's packages with their own temporary configs "
            f"(`bench/compare/peers/`) on free loopback ports; never the system services. nginx runs {params.get('nginx_workers', '?')} worker "

@@ -79,7 +79,7 @@ fi
 # --- PiCloud, release (SwiftPM waits by itself while another build holds .build's lock) -----------
 work=$(mktemp -d /tmp/bench-compare.XXXXXX)
 for product in picloud realtime-bench; do
-  swift build -c release --product $product > "$work/build.log" 2>&1 || { grep -v '^warning:\|^    /' "$work/build.log" | tail -40; rm -rf "$work"; exit 1; }
+  swift_release build --product $product > "$work/build.log" 2>&1 || { grep -v '^warning:\|^    /' "$work/build.log" | tail -40; rm -rf "$work"; exit 1; }
 done
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

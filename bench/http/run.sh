@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 source scripts/env.sh
 source bench/lib.sh
 need_wrk
-swift build -c release --product picloud >/dev/null
+swift_release build --product picloud >/dev/null
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 date=$(date -u +%F)

@@ -15,8 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/env.sh
 source bench/lib.sh
-swift build -c release --product picloud >/dev/null
-swift build -c release --product realtime-bench >/dev/null
+swift_release build --product picloud >/dev/null
+swift_release build --product realtime-bench >/dev/null
 SUBSCRIBERS=${SUBSCRIBERS:-1000 10000}
 CLIENT_THREADS=${CLIENT_THREADS:-1}
 HEARTBEAT_SEC=30

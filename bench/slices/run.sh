@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 source scripts/env.sh
 source bench/lib.sh
 need_wrk
-swift build -c release --product picloud >/dev/null
+swift_release build --product picloud >/dev/null
 DURATION=${DURATION:-10s}
 SPINNERS=${SPINNERS:-2}
 SLICE_MS=${SLICE_MS:-2}

@@ -8,13 +8,14 @@
 #   DURATION=600 SAMPLE=10 CONNECTIONS=16 SUBSCRIBERS=50
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source scripts/env.sh
 source bench/lib.sh
 DURATION=${DURATION:-600}
 SAMPLE=${SAMPLE:-10}
 CONNECTIONS=${CONNECTIONS:-16}
 SUBSCRIBERS=${SUBSCRIBERS:-50}
 need_wrk
-swift build -c release --product picloud 2>&1 | tail -1
+swift_release build --product picloud 2>&1 | tail -1
 
 work=$(mktemp -d /tmp/bench-soak.XXXXXX)
 pids=()

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/env.sh
 source bench/lib.sh
-swift build -c release --product picloud >/dev/null
+swift_release build --product picloud >/dev/null
 EVENTS=${EVENTS:-20000}
 date=$(date -u +%F)
 out=bench/results/triggers-$date
