@@ -163,6 +163,15 @@ wrk_run() { # workload side url [wrk args] → $work/workload-side.json; $pss_pi
   echo "  $workload $side: $(cat "$work/$workload-$side.json")"
 }
 
+picloud_wrk() { # workload path [wrk args]: a fresh PiCloud on the bench app, set up, one wrk run
+  local workload=$1 path=$2
+  shift 2
+  picloud "$workload" --deploy "$here/apps/bench"
+  curl -sf -X POST "http://127.0.0.1:$port/apps/cmp/api/setup" >/dev/null
+  pss_pids=$server wrk_run "$workload" picloud "http://127.0.0.1:$port$path" "$@"
+  stop "$server" "PiCloud ($workload)"
+}
+
 http_workload() { # workload picloud_path nginx_path [wrk args]
   local workload=$1 ppath=$2 npath=$3 rounds=1 round sides
   shift 3
@@ -181,10 +190,7 @@ http_workload() { # workload picloud_path nginx_path [wrk args]
     fi
     for side in $sides; do
       if [ "$side" = picloud ]; then
-        picloud "$workload" --deploy "$here/apps/bench"
-        curl -sf -X POST "http://127.0.0.1:$port/apps/cmp/api/setup" >/dev/null
-        pss_pids=$server wrk_run "$workload" picloud "http://127.0.0.1:$port$ppath" "$@"
-        stop "$server" "PiCloud ($workload)"
+        picloud_wrk "$workload" "$ppath" "$@"
       else
         start_nginx "$workload"
         pss_pids=$($py procs "$nginx") wrk_run "$workload" nginx "http://127.0.0.1:$nginx_port$npath" "$@"
@@ -241,10 +247,7 @@ kv_write_workload() {
     echo " round $round of $ROUNDS"
     for side in $sides; do
       if [ "$side" = picloud ]; then
-        picloud kv-write --deploy "$here/apps/bench"
-        curl -sf -X POST "http://127.0.0.1:$port/apps/cmp/api/setup" >/dev/null
-        pss_pids=$server wrk_run kv-write picloud "http://127.0.0.1:$port/apps/cmp/api/write" -s "$work/post.lua"
-        stop "$server" "PiCloud (kv-write)"
+        picloud_wrk kv-write /apps/cmp/api/write -s "$work/post.lua"
       else
         kv_write_redis
       fi
