@@ -37,7 +37,7 @@ final class BenchClient: Sendable {
         let http = try await HTTPConnection.connect(group: group, host: config.host, port: config.port)
         // Publishes go to `publishPort` (by default the same server, on the same connection).
         let publisher = config.publishPort == config.port ? http : try await HTTPConnection.connect(group: group, host: config.host, port: config.publishPort)
-        let rssBefore = residentKiB(pid: config.serverPID) ?? 0
+        let rssBefore = residentKiB(pids: config.serverPIDs)
         let connectStart = wallMicros()
         let (failures, firstError) = try await subscribeAll()
         let connectSeconds = Double(wallMicros() - connectStart) / 1e6
@@ -51,7 +51,7 @@ final class BenchClient: Sendable {
         }
         guard serverCount >= open else { throw Timeout(what: "the server counts \(serverCount) of \(open) subscribers") }
         try await Task.sleep(for: .milliseconds(Int(config.settleSeconds * 1000)))
-        let rssAfter = residentKiB(pid: config.serverPID) ?? 0
+        let rssAfter = residentKiB(pids: config.serverPIDs)
         let perSubscriber = Double(rssAfter - rssBefore) / Double(max(open, 1))
 
         let steady = try await pass(publisher, target: config.events, steady: true)
@@ -144,7 +144,7 @@ final class BenchClient: Sendable {
         let open = try await stats.merged().subscribed
         let perLoop = open * config.events / stats.all.count + 1024
         _ = try await stats.each { $0.startPass(target: target, expectedEvents: perLoop) }
-        let serverCPU = cpuSeconds(pid: config.serverPID) ?? 0
+        let serverCPU = cpuSeconds(pids: config.serverPIDs)
         let clientCPU = cpuSeconds(pid: getpid()) ?? 0
         let start = wallMicros()
         var publishErrors = 0
@@ -170,7 +170,7 @@ final class BenchClient: Sendable {
         return PassResult(
             events: config.events, expected: open * config.events, snapshot: snapshot, start: start, published: published,
             publishErrors: publishErrors, timedOut: timedOut,
-            serverCPU: (cpuSeconds(pid: config.serverPID) ?? 0) - serverCPU, clientCPU: (cpuSeconds(pid: getpid()) ?? 0) - clientCPU
+            serverCPU: cpuSeconds(pids: config.serverPIDs) - serverCPU, clientCPU: (cpuSeconds(pid: getpid()) ?? 0) - clientCPU
         )
     }
 }

@@ -5,8 +5,9 @@ struct ClientConfiguration: Sendable {
     /// Where events are published, when not `port` (another node of a cluster: subscribers on
     /// one node, events through another).
     var publishPort = 0
-    /// The server's process, for its resident memory and CPU time.
-    var serverPID: Int32 = 0
+    /// The server's processes (nginx: its master and workers), for their resident memory and
+    /// CPU time, summed.
+    var serverPIDs: [Int32] = []
     var subscribers = 1000
     /// Events per pass.
     var events = 200
@@ -32,7 +33,7 @@ struct ClientConfiguration: Sendable {
     var burst = true
 
     static let usage = """
-        usage: realtime-bench client --port PORT --pid SERVER_PID [--publish-port PORT] [--subscribers 1000] [--events 200] [--rate 20]
+        usage: realtime-bench client --port PORT --pid SERVER_PID[,PID...] [--publish-port PORT] [--subscribers 1000] [--events 200] [--rate 20]
                  [--threads 1] [--subscribe-path /apps/rtbench/realtime/bench] [--publish-path /apps/rtbench/api/publish]
                  [--count-path /metrics] [--count-metric picloud_realtime_subscribers|""] [--batch 250] [--settle 2]
                  [--timeout 60] [--no-burst]
@@ -50,7 +51,11 @@ struct ClientConfiguration: Sendable {
     init(arguments: [String]) throws {
         var flags = Flags(arguments)
         port = try flags.value("--port") ?? port
-        serverPID = try flags.value("--pid") ?? serverPID
+        if let pids: String = try flags.value("--pid") {
+            let parsed = pids.split(separator: ",").map { Int32($0) }
+            guard !parsed.isEmpty, parsed.allSatisfy({ ($0 ?? 0) > 0 }) else { throw BadFlag(flag: "--pid") }
+            serverPIDs = parsed.compactMap { $0 }
+        }
         publishPort = try flags.value("--publish-port") ?? port
         subscribers = try flags.value("--subscribers") ?? subscribers
         events = try flags.value("--events") ?? events
@@ -67,7 +72,7 @@ struct ClientConfiguration: Sendable {
         try flags.finish()
         guard port > 0 else { throw BadFlag(flag: "--port") }
         guard publishPort > 0 else { throw BadFlag(flag: "--publish-port") }
-        guard serverPID > 0 else { throw BadFlag(flag: "--pid") }
+        guard !serverPIDs.isEmpty else { throw BadFlag(flag: "--pid") }
         guard subscribers > 0, events > 0, rate > 0, threads > 0, batch > 0 else { throw BadFlag(flag: "a count") }
     }
 }

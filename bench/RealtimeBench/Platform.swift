@@ -41,3 +41,13 @@ func cpuSeconds(pid: Int32) -> Double? {
     guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
     return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
+
+/// The resident set sizes of `pids` summed, in KiB; a process that cannot be read counts 0.
+func residentKiB(pids: [Int32]) -> Int {
+    pids.reduce(0) { $0 + (residentKiB(pid: $1) ?? 0) }
+}
+
+/// The CPU time of `pids` summed, in seconds; a process that cannot be read counts 0.
+func cpuSeconds(pids: [Int32]) -> Double {
+    pids.reduce(0) { $0 + (cpuSeconds(pid: $1) ?? 0) }
+}

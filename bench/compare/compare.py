@@ -729,6 +729,8 @@ def build_rows(work):
         p_sub, c_sub = per_sub(p), per_sub(c)
         notes = problems(p, "PiCloud", True) + problems(c, "nchan", False)
         notes.append(f"server CPU over the whole run: PiCloud {p['cpu_s']:.2f} s, nchan {c['cpu_s']:.2f} s")
+        notes.append(f"server CPU in the steady pass (every process): PiCloud {pc['steady']['server_cpu_s']:.2f} s, "
+                     f"nchan {cc['steady']['server_cpu_s']:.2f} s")
         rate = p["rate"]
         goal, met, absolute, ratio_goal = "", "", [], None
         ratio = pc["steady"]["delivered_per_s"] / cc["steady"]["delivered_per_s"] if cc["steady"]["delivered_per_s"] else None

@@ -305,7 +305,7 @@ fanout_side() { # side n events rate server_pid port count_url count_metric [cli
   procs=$($py procs "$pid")
   before=$($py pss $procs)
   cpu0=$($py cpu $procs)
-  .build/release/realtime-bench client --port "$sport" --pid "$(echo "$procs" | awk '{print $NF}')" --subscribers "$n" --events "$m" \
+  .build/release/realtime-bench client --port "$sport" --pid "$(echo $procs | tr ' ' ',')" --subscribers "$n" --events "$m" \
     --rate "$rate" --threads "$CLIENT_THREADS" --settle 3 "$@" > "$work/fanout-$n-$side.client.json" 2> "$work/fanout-$n-$side.client.log" &
   client=$!
   after=""
