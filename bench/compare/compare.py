@@ -827,6 +827,14 @@ def report(work, out_prefix):
     load_note = params.get("load_note", "")
     if load_note:
         md += [f"**Machine load**: {load_note}.", ""]
+    probes = [params.get(k) for k in ("probe_start", "probe_end")]
+    if all(probes):
+        def probe_text(p):
+            return (f"{p['flush_4k_ms']:.2f} / {p['flush_256k_ms']:.2f} ms, {p['loopback_rtt_us']:.1f} µs, "
+                    f"{p['sha256_mib_per_s']:,} MiB/s")
+        md += ["**Machine speed** (`compare.py probe`: median 4 KiB / 256 KiB `pwrite` + `fdatasync` on the data directory's disk, "
+               f"a one-byte loopback TCP round trip between processes on two cores, SHA-256 on one core): {probe_text(probes[0])} when the run started, {probe_text(probes[1])} when it ended. "
+               "This VM's disk and CPU change speed by the hour: compare runs with these in mind.", ""]
     if others:
         md += ["Other work on the machine while each workload ran, in cores out of " + str(env.get("cores", "?")) + " (CPU time used by "
                "processes that are not the benchmark's / wall time; in brackets the kernel's threads, where the journal commits and "
@@ -967,6 +975,66 @@ def versions():
     }
 
 
+def machine_probe(directory, flushes=100, cpu_mib=64, cpu_repeats=3):
+    """How fast this machine's disk and CPU are right now: the medians of `flushes` 4 KiB and
+    256 KiB `pwrite` + `fdatasync` pairs in `directory`, the median of 5,000 one-byte loopback TCP
+    round trips between two processes on two cores, and the fastest of `cpu_repeats` SHA-256 hashes of
+    `cpu_mib` MiB (one core). The VM's disk and CPU change speed by the hour;
+    this, taken when a run starts and ends, says how the machine compared with other runs'."""
+    import hashlib
+    path = os.path.join(directory, "flush-probe")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    result = {}
+    try:
+        for size, name in ((4096, "flush_4k_ms"), (256 * 1024, "flush_256k_ms")):
+            block, times = b"\0" * size, []
+            for i in range(flushes):
+                start = time.perf_counter()
+                os.pwrite(fd, block, (i % 16) * size)
+                os.fdatasync(fd)
+                times.append((time.perf_counter() - start) * 1000)
+            result[name] = round(statistics.median(times), 3)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    # A loopback TCP round trip between two processes: the system calls, wake-ups and
+    # context switches that the HTTP workloads are mostly made of.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    # On two different cores (the wake-up crosses them, as between a server and its client).
+    cores = sorted(os.sched_getaffinity(0))
+    child = os.fork()
+    if child == 0:
+        os.sched_setaffinity(0, {cores[-1]})
+        connection, _ = listener.accept()
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        while (byte := connection.recv(1)):
+            connection.sendall(byte)
+        os._exit(0)
+    affinity = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cores[0]})
+    with socket.create_connection(listener.getsockname()) as connection:
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        times = []
+        for _ in range(5000):
+            start = time.perf_counter()
+            connection.sendall(b"x")
+            connection.recv(1)
+            times.append(time.perf_counter() - start)
+        result["loopback_rtt_us"] = round(statistics.median(times) * 1e6, 1)
+    listener.close()
+    os.waitpid(child, 0)
+    os.sched_setaffinity(0, affinity)
+    data, times = b"\1" * (cpu_mib << 20), []
+    for _ in range(cpu_repeats):
+        start = time.perf_counter()
+        hashlib.sha256(data).digest()
+        times.append(time.perf_counter() - start)
+    result["sha256_mib_per_s"] = round(cpu_mib / min(times))
+    return result
+
+
 def main():
     args = sys.argv[1:]
     command = args[0] if args else ""
@@ -980,6 +1048,8 @@ def main():
         out({**parse_redis_csv(args[1]), **extras(args[2:])})
     elif command == "versions":
         out(versions())
+    elif command == "probe":
+        out(machine_probe(args[1]))
     elif command == "procs":
         pid = int(args[1])
         print(" ".join(str(p) for p in [pid] + children(pid)))

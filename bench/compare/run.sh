@@ -110,6 +110,8 @@ while python3 -c "import sys; sys.exit(0 if $(load1) >= $IDLE_LOAD else 1)" && [
   waited=$((waited + 60))
 done
 load_start=$(load1)
+probe_start=$($py probe "$work")
+echo "machine speed at the start (compare.py probe): $probe_start"
 if python3 -c "import sys; sys.exit(0 if $load_start < $IDLE_LOAD else 1)"; then
   load_note="1-minute load average $load_start when the run started (below $IDLE_LOAD"
   [ "$waited" -gt 0 ] && load_note+=", after waiting $((waited / 60)) min"
@@ -397,12 +399,15 @@ for log in "$work"/picloud-*.log "$work"/cold-*.log; do
 done
 [ -f "$work/exits.txt" ] && cat "$work/exits.txt" >> "$work/problems.txt"
 [ -s "$work/problems.txt" ] && { echo "problems seen:"; head -20 "$work/problems.txt"; }
+probe_end=$($py probe "$work")
+echo "machine speed at the end: $probe_end"
 python3 - "$work/params.json" <<PY
 import json, sys
 json.dump({"date": "$date", "run": "$(date -u +%FT%TZ)", "duration": $DURATION, "warmup": $WARMUP, "connections": $CONNECTIONS,
            "threads": $THREADS, "rounds": $ROUNDS, "tarantool_fibers": $TARANTOOL_FIBERS, "trigger_events": $TRIGGER_EVENTS, "trigger_writers": $TRIGGER_WRITERS,
            "steady_events": $STEADY_EVENTS, "steady_rate": $STEADY_RATE, "trigger_rate_seconds": $TRIGGER_RATE_SECONDS, "client_threads": $CLIENT_THREADS, "cold_repeats": $COLD_REPEATS,
            "nginx_workers": $NGINX_WORKERS, "ulimit": $(ulimit -n), "workloads": "$WORKLOADS",
+           "probe_start": $probe_start, "probe_end": $probe_end,
            "load_note": """$load_note; $(load1) when it ended (the benchmark's own processes count in that)"""}, open(sys.argv[1], "w"))
 PY
 mkdir -p "$(dirname "$out")"
