@@ -1007,7 +1007,9 @@ def machine_probe(directory, flushes=100, cpu_mib=64, cpu_repeats=3):
     child = os.fork()
     if child == 0:
         os.sched_setaffinity(0, {cores[-1]})
+        listener.settimeout(30)  # the parent could not connect: do not wait forever
         connection, _ = listener.accept()
+        connection.settimeout(None)
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         while (byte := connection.recv(1)):
             connection.sendall(byte)
