@@ -51,10 +51,11 @@ struct ClientConfiguration: Sendable {
     init(arguments: [String]) throws {
         var flags = Flags(arguments)
         port = try flags.value("--port") ?? port
-        if let pids: String = try flags.value("--pid") {
-            let parsed = pids.split(separator: ",").map { Int32($0) }
-            guard !parsed.isEmpty, parsed.allSatisfy({ ($0 ?? 0) > 0 }) else { throw BadFlag(flag: "--pid") }
-            serverPIDs = parsed.compactMap { $0 }
+        if let list: String = try flags.value("--pid") {
+            serverPIDs = try list.split(separator: ",").map { part in
+                guard let pid = Int32(part), pid > 0 else { throw BadFlag(flag: "--pid") }
+                return pid
+            }
         }
         publishPort = try flags.value("--publish-port") ?? port
         subscribers = try flags.value("--subscribers") ?? subscribers

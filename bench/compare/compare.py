@@ -975,13 +975,15 @@ def versions():
     }
 
 
-def machine_probe(directory, flushes=100, cpu_mib=64, cpu_repeats=3):
-    """How fast this machine's disk and CPU are right now: the medians of `flushes` 4 KiB and
-    256 KiB `pwrite` + `fdatasync` pairs in `directory`, the median of 5,000 one-byte loopback TCP
-    round trips between two processes on two cores, and the fastest of `cpu_repeats` SHA-256 hashes of
-    `cpu_mib` MiB (one core). The VM's disk and CPU change speed by the hour;
-    this, taken when a run starts and ends, says how the machine compared with other runs'."""
-    import hashlib
+def machine_probe(directory):
+    """How fast this machine's disk and CPU are right now (`compare.py probe DIR`). The VM's disk
+    and CPU change speed by the hour; this, taken when a run starts and ends, says how the machine
+    compared with other runs'."""
+    return {**flush_medians(directory), "loopback_rtt_us": loopback_rtt_us(), "sha256_mib_per_s": sha256_mib_per_s()}
+
+
+def flush_medians(directory, flushes=100):
+    """The medians of `flushes` 4 KiB and 256 KiB `pwrite` + `fdatasync` pairs in `directory`, ms."""
     path = os.path.join(directory, "flush-probe")
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
     result = {}
@@ -997,12 +999,16 @@ def machine_probe(directory, flushes=100, cpu_mib=64, cpu_repeats=3):
     finally:
         os.close(fd)
         os.unlink(path)
-    # A loopback TCP round trip between two processes: the system calls, wake-ups and
-    # context switches that the HTTP workloads are mostly made of.
+    return result
+
+
+def loopback_rtt_us(rounds=5000):
+    """The median one-byte loopback TCP round trip between two processes pinned to different
+    cores, µs: the system calls, cross-core wake-ups and context switches that the HTTP workloads
+    are mostly made of."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
-    # On two different cores (the wake-up crosses them, as between a server and its client).
     cores = sorted(os.sched_getaffinity(0))
     child = os.fork()
     if child == 0:
@@ -1016,25 +1022,31 @@ def machine_probe(directory, flushes=100, cpu_mib=64, cpu_repeats=3):
         os._exit(0)
     affinity = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {cores[0]})
-    with socket.create_connection(listener.getsockname()) as connection:
-        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        times = []
-        for _ in range(5000):
-            start = time.perf_counter()
-            connection.sendall(b"x")
-            connection.recv(1)
-            times.append(time.perf_counter() - start)
-        result["loopback_rtt_us"] = round(statistics.median(times) * 1e6, 1)
-    listener.close()
-    os.waitpid(child, 0)
-    os.sched_setaffinity(0, affinity)
-    data, times = b"\1" * (cpu_mib << 20), []
-    for _ in range(cpu_repeats):
+    try:
+        with socket.create_connection(listener.getsockname()) as connection:
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            times = []
+            for _ in range(rounds):
+                start = time.perf_counter()
+                connection.sendall(b"x")
+                connection.recv(1)
+                times.append(time.perf_counter() - start)
+    finally:
+        listener.close()
+        os.waitpid(child, 0)
+        os.sched_setaffinity(0, affinity)
+    return round(statistics.median(times) * 1e6, 1)
+
+
+def sha256_mib_per_s(mib=64, repeats=3):
+    """SHA-256 of `mib` MiB on one core, the fastest of `repeats`, in MiB/s."""
+    import hashlib
+    data, times = b"\1" * (mib << 20), []
+    for _ in range(repeats):
         start = time.perf_counter()
         hashlib.sha256(data).digest()
         times.append(time.perf_counter() - start)
-    result["sha256_mib_per_s"] = round(cpu_mib / min(times))
-    return result
+    return round(mib / min(times))
 
 
 def main():
