@@ -29,8 +29,41 @@ struct RealtimeRequest: Sendable {
         return (target[appStart..<appEnd], target[topicStart..<end])
     }
 
+    /// What a request asks for, read from its head alone.
+    struct Asked {
+        var app: String
+        var topic: String
+        var resumeAfter: Int64?
+        var token: String?
+    }
+
     /// Checks a request; throws the `ServiceError` to answer with.
     static func check(_ head: HTTPRequest, core: PiCloudCore) async throws -> RealtimeRequest {
+        let asked = try parse(head)
+        let topics = core.services.topics
+        let topic = try await topics.find(app: asked.app, name: asked.topic)
+        var claims: SubscriberClaims?
+        if topic?.authMode == .token, let token = asked.token {
+            claims = try await topics.verifyToken(token, app: asked.app, topic: asked.topic)
+        }
+        return try admit(asked, topic: topic, claims: claims)
+    }
+
+    /// ``check(_:core:)`` on the calling thread, when the store can answer without waiting (see
+    /// ``TopicService/findNow(app:name:)``); nil when it cannot.
+    static func checkNow(_ head: HTTPRequest, core: PiCloudCore) throws -> RealtimeRequest? {
+        let asked = try parse(head)
+        let topics = core.services.topics
+        guard let topic = topics.findNow(app: asked.app, name: asked.topic) else { return nil }
+        var claims: SubscriberClaims?
+        if topic?.authMode == .token, let token = asked.token {
+            guard let verified = topics.verifyTokenNow(token, app: asked.app, topic: asked.topic) else { return nil }
+            claims = verified
+        }
+        return try admit(asked, topic: topic, claims: claims)
+    }
+
+    static func parse(_ head: HTTPRequest) throws -> Asked {
         guard let target = head.path, let (app, raw) = match(target) else { throw ServiceError(.notFound, "no such topic") }
         guard head.method == .get else { throw ServiceError(.methodNotAllowed, "subscribe with GET") }
         let query = Self.query(target)
@@ -41,18 +74,20 @@ struct RealtimeRequest: Sendable {
             }
             resumeAfter = id
         }
-        let topics = core.services.topics
-        guard let name = decodePathSegment(raw), let topic = try await topics.find(app: String(app), name: name), topic.externalSubscribable else {
-            throw ServiceError(.notFound, "no such topic")
-        }
+        guard let name = decodePathSegment(raw) else { throw ServiceError(.notFound, "no such topic") }
+        return Asked(app: String(app), topic: name, resumeAfter: resumeAfter, token: token(head, query: query))
+    }
+
+    /// The request if `topic` (nil: there is none) lets it in with the token's `claims` (nil: no
+    /// valid token).
+    static func admit(_ asked: Asked, topic: TopicRecord?, claims: SubscriberClaims?) throws -> RealtimeRequest {
+        guard let topic, topic.externalSubscribable else { throw ServiceError(.notFound, "no such topic") }
         var expiresAt: Milliseconds?
         if topic.authMode == .token {
-            guard let token = Self.token(head, query: query), let claims = try await topics.verifyToken(token, app: String(app), topic: name) else {
-                throw ServiceError(.unauthorized, "a valid subscriber token for this topic is needed")
-            }
+            guard let claims else { throw ServiceError(.unauthorized, "a valid subscriber token for this topic is needed") }
             expiresAt = (claims.expiresAt + SubscriberToken.clockSkewSeconds) * 1000
         }
-        return RealtimeRequest(app: String(app), topic: name, expiresAt: expiresAt, resumeAfter: resumeAfter, authMode: topic.authMode)
+        return RealtimeRequest(app: asked.app, topic: asked.topic, expiresAt: expiresAt, resumeAfter: asked.resumeAfter, authMode: topic.authMode)
     }
 
     /// The subscriber token: `Authorization: Bearer`, else `?token=` (EventSource cannot set headers).

@@ -27,6 +27,11 @@ extension AppSDK {
             "get": { call in
                 let collection = try call.string(1)
                 let id = try call.string(2)
+                // Read on this thread when the store can (as kv.get does).
+                if call.canSuspend, let known = docs.getNow(app: app, collection: collection, id: id) {
+                    guard let record = known else { return .value(.nil) }
+                    return .value(try decodeStored(record.body, what: "docs.get"))
+                }
                 return waiting(call) {
                     guard let record = try await docs.get(app: app, collection: collection, id: id) else { return .value(.nil) }
                     return .value(try LuaJSON.decode(record.body))

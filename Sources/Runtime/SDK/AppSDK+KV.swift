@@ -9,11 +9,11 @@ extension AppSDK {
         return LuaLibrary(name: "kv", functions: [
             "get": { call in
                 let key = try call.string(1)
-                // A hot key answers from the store's read cache, without suspending the handler.
-                // Only where the call could wait anyway: whether kv.get works in a sort comparator
-                // must not depend on what happens to be cached.
-                if call.canSuspend, let cached = kv.cached(app: app, key: key) {
-                    guard let entry = cached else { return .value(.nil) }
+                // Answered on this thread when the store can (its read cache, SQLite's point
+                // read), without suspending the handler. Only where the call could wait anyway:
+                // whether kv.get works in a sort comparator must not depend on the store.
+                if call.canSuspend, let known = kv.getNow(app: app, key: key) {
+                    guard let entry = known else { return .value(.nil) }
                     return .value(try decodeStored(entry.value, what: "kv.get"))
                 }
                 return waiting(call) {

@@ -34,6 +34,14 @@ public struct DocService: Sendable {
         return try await storage.docGet(app: app, collection: collection, id: id)
     }
 
+    /// The document when the store can read it without waiting (SQLite, on the calling thread):
+    /// `.some(record)` (`.some(nil)`: none), or nil when ``get(app:collection:id:)`` must be
+    /// asked. Invalid names are left to it.
+    public func getNow(app: String, collection: String, id: String) -> DocRecord?? {
+        guard (try? Self.validate(collection: collection)) != nil, (try? Self.validate(id: id)) != nil else { return nil }
+        return storage.docGetNow(app: app, collection: collection, id: id)
+    }
+
     /// Reads, changes and writes back a document atomically; nil if there is none.
     public func update(app: String, collection: String, id: String, depth: Int = 0, transform: @escaping @Sendable ([UInt8]) throws -> [UInt8]) async throws -> DocRecord? {
         try Self.validate(collection: collection)

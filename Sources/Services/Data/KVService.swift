@@ -20,11 +20,12 @@ public struct KVService: Sendable {
         return try await storage.kvGet(app: app, key: key, now: Clock.now())
     }
 
-    /// The entry when the store's read cache knows it, without waiting: `.some(entry)` (`.some(nil)`:
-    /// no such key), or nil when ``get(app:key:)`` must read the store. Invalid keys are left to it.
-    public func cached(app: String, key: String) -> KVEntry?? {
+    /// The entry when the store can tell without waiting (its read cache, or SQLite's point read
+    /// on the calling thread): `.some(entry)` (`.some(nil)`: no such key), or nil when
+    /// ``get(app:key:)`` must read the store. Invalid keys are left to it.
+    public func getNow(app: String, key: String) -> KVEntry?? {
         guard (try? Self.validate(key: key)) != nil else { return nil }
-        return storage.kvCached(app: app, key: key, now: Clock.now())
+        return storage.kvGetNow(app: app, key: key, now: Clock.now())
     }
 
     /// Stores `value` (JSON text); with `ttl` (seconds) it expires. `depth` is the calling

@@ -77,6 +77,13 @@ public struct TopicService: Sendable {
         return try await storage.topic(app: app, name: name)
     }
 
+    /// ``find(app:name:)`` without waiting, when the store can read on the calling thread;
+    /// nil when it cannot (then `find` must be asked).
+    public func findNow(app: String, name: String) -> TopicRecord?? {
+        guard (try? Topic.validate(name: name)) != nil else { return .some(nil) }
+        return storage.topicNow(app: app, name: name)
+    }
+
     public func list(app: String) async throws -> [TopicRecord] { try await storage.topics(app: app) }
 
     public func delete(app: String, name: String) async throws {
@@ -130,6 +137,15 @@ public struct TopicService: Sendable {
         guard token.hasPrefix(SubscriberToken.prefix) else { return nil }
         let key = try await signingKey(app: app)
         return try? SubscriberToken.verify(token, key: key, app: app, topic: topic, now: Clock.now() / 1000)
+    }
+
+    /// ``verifyToken(_:app:topic:)`` without waiting, when the app's signing key is in memory:
+    /// `.some(claims)` or `.some(nil)` (the token does not let its holder in); nil when the key
+    /// must be read first (then `verifyToken` must be asked).
+    public func verifyTokenNow(_ token: String, app: String, topic: String) -> SubscriberClaims?? {
+        guard token.hasPrefix(SubscriberToken.prefix) else { return .some(nil) }
+        guard let key = signingKeys.get(app) else { return nil }
+        return .some(try? SubscriberToken.verify(token, key: key, app: app, topic: topic, now: Clock.now() / 1000))
     }
 
     /// The app's signing key: 32 random bytes created on first use (once, even when several

@@ -34,9 +34,10 @@ public protocol DeploymentStore: Sendable {
 
 public protocol KVStore: Sendable {
     func kvGet(app: String, key: String, now: Milliseconds) async throws -> KVEntry?
-    /// The entry from a read cache the backend keeps exact, without waiting: `.some(entry)`
-    /// (`.some(nil)`: no such key) when the cache knows, nil when the store must be read.
-    func kvCached(app: String, key: String, now: Milliseconds) -> KVEntry??
+    /// The entry without waiting, when the backend can tell on the calling thread (from a read
+    /// cache it keeps exact, or with a point read of its own): `.some(entry)` (`.some(nil)`: no
+    /// such key), or nil when ``kvGet(app:key:now:)`` must read the store.
+    func kvGetNow(app: String, key: String, now: Milliseconds) -> KVEntry??
     /// Writes a value and, in the same transaction, one outbox row per target of `enqueue`.
     func kvSet(app: String, key: String, value: [UInt8], expiresAt: Milliseconds?, now: Milliseconds, enqueue: OutboxEnqueue) async throws
     /// The same with a callback: `done` is called once, from any thread, when the write committed
@@ -58,6 +59,9 @@ public protocol DocStore: Sendable {
     /// Inserts a document; throws `conflict` if the id exists.
     func docInsert(app: String, collection: String, id: String, body: [UInt8], now: Milliseconds, enqueue: OutboxEnqueue) async throws -> DocRecord
     func docGet(app: String, collection: String, id: String) async throws -> DocRecord?
+    /// The document without waiting, when the backend can read it on the calling thread
+    /// (`.some(nil)`: none); nil when ``docGet(app:collection:id:)`` must be asked.
+    func docGetNow(app: String, collection: String, id: String) -> DocRecord??
     /// Reads, transforms and writes a document in one transaction; nil if there is none.
     func docUpdate(app: String, collection: String, id: String, now: Milliseconds, enqueue: OutboxEnqueue, transform: @escaping @Sendable ([UInt8]) throws -> [UInt8]) async throws -> DocRecord?
     func docDelete(app: String, collection: String, id: String, enqueue: OutboxEnqueue) async throws -> Bool
@@ -102,6 +106,9 @@ public protocol TopicStore: Sendable {
     /// Registers a topic; throws `conflict` if the app has one of that name.
     func createTopic(_ topic: TopicRecord) async throws
     func topic(app: String, name: String) async throws -> TopicRecord?
+    /// The topic without waiting, when the backend can read it on the calling thread
+    /// (`.some(nil)`: no such topic); nil when ``topic(app:name:)`` must be asked.
+    func topicNow(app: String, name: String) -> TopicRecord??
     func topics(app: String) async throws -> [TopicRecord]
     /// Deletes a topic and its history; false if there was none.
     func deleteTopic(app: String, name: String) async throws -> Bool
@@ -131,8 +138,12 @@ public protocol TopicStore: Sendable {
 }
 
 extension StorageBackend {
-    /// Backends without an exact read cache always say "read the store".
-    public func kvCached(app: String, key: String, now: Milliseconds) -> KVEntry?? { nil }
+    /// Backends that cannot read on the calling thread always say "read the store".
+    public func kvGetNow(app: String, key: String, now: Milliseconds) -> KVEntry?? { nil }
+
+    public func topicNow(app: String, name: String) -> TopicRecord?? { nil }
+
+    public func docGetNow(app: String, collection: String, id: String) -> DocRecord?? { nil }
 
     /// Backends without a callback interface run the async write in a task.
     public func kvSet(

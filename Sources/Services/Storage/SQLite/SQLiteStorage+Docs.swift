@@ -20,10 +20,16 @@ extension SQLiteStorage {
     }
 
     public func docGet(app: String, collection: String, id: String) async throws -> DocRecord? {
-        try await read { db in
-            let statement = try db.cachedStatement(sql: "SELECT collection, id, body, created_at, updated_at FROM docs WHERE app = ? AND collection = ? AND id = ?")
-            return try Row.fetchOne(statement, arguments: [app, collection, id]).map(Self.doc)
-        }
+        try await readStatement { db in try Self.doc(db, app: app, collection: collection, id: id) }
+    }
+
+    public func docGetNow(app: String, collection: String, id: String) -> DocRecord?? {
+        localReaders.read { db in try Self.doc(db, app: app, collection: collection, id: id) }
+    }
+
+    static func doc(_ db: Database, app: String, collection: String, id: String) throws -> DocRecord? {
+        let statement = try db.cachedStatement(sql: "SELECT collection, id, body, created_at, updated_at FROM docs WHERE app = ? AND collection = ? AND id = ?")
+        return try Row.fetchOne(statement, arguments: [app, collection, id]).map(Self.doc)
     }
 
     public func docUpdate(app: String, collection: String, id: String, now: Milliseconds, enqueue: OutboxEnqueue, transform: @escaping @Sendable ([UInt8]) throws -> [UInt8]) async throws -> DocRecord? {

@@ -8,20 +8,36 @@ extension SQLiteStorage {
         case .known(let entry): return entry
         case .unknown(let started): generation = started
         }
-        let entry = try await read { db in
-            let statement = try db.cachedStatement(sql: """
-                SELECT key, value, expires_at, updated_at FROM kv
-                WHERE app = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)
-                """)
-            return try Row.fetchOne(statement, arguments: [app, key, now]).map(Self.kvEntry)
-        }
+        let entry = try await readStatement { db in try Self.kvEntry(db, app: app, key: key, now: now) }
         kvCache.fill(app: app, key: key, entry, generation: generation)
         return entry
     }
 
+    public func kvGetNow(app: String, key: String, now: Milliseconds) -> KVEntry?? {
+        let generation: UInt64
+        switch kvCache.lookup(app: app, key: key, now: now) {
+        case .known(let entry): return .some(entry)
+        case .unknown(let started): generation = started
+        }
+        guard let entry = localReaders.read({ db in try Self.kvEntry(db, app: app, key: key, now: now) }) else { return nil }
+        kvCache.fill(app: app, key: key, entry, generation: generation)
+        return .some(entry)
+    }
+
+    /// What the read cache alone knows of `key` (``kvGetNow(app:key:now:)`` without its read),
+    /// for tests and diagnostics.
     public func kvCached(app: String, key: String, now: Milliseconds) -> KVEntry?? {
         if case .known(let entry) = kvCache.lookup(app: app, key: key, now: now) { return .some(entry) }
         return nil
+    }
+
+    /// The live entry of `key`, read with one statement.
+    static func kvEntry(_ db: Database, app: String, key: String, now: Milliseconds) throws -> KVEntry? {
+        let statement = try db.cachedStatement(sql: """
+            SELECT key, value, expires_at, updated_at FROM kv
+            WHERE app = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)
+            """)
+        return try Row.fetchOne(statement, arguments: [app, key, now]).map(Self.kvEntry)
     }
 
     /// A write to one key, with the read cache told before and after (see ``KVReadCache``).

@@ -25,10 +25,16 @@ extension SQLiteStorage {
     }
 
     public func topic(app: String, name: String) async throws -> TopicRecord? {
-        try await read { db in
-            let statement = try db.cachedStatement(sql: "SELECT * FROM topics WHERE app = ? AND name = ?")
-            return try Row.fetchOne(statement, arguments: [app, name]).map(Self.topic)
-        }
+        try await readStatement { db in try Self.topic(db, app: app, name: name) }
+    }
+
+    public func topicNow(app: String, name: String) -> TopicRecord?? {
+        localReaders.read { db in try Self.topic(db, app: app, name: name) }
+    }
+
+    static func topic(_ db: Database, app: String, name: String) throws -> TopicRecord? {
+        let statement = try db.cachedStatement(sql: "SELECT * FROM topics WHERE app = ? AND name = ?")
+        return try Row.fetchOne(statement, arguments: [app, name]).map(Self.topic)
     }
 
     public func topics(app: String) async throws -> [TopicRecord] {

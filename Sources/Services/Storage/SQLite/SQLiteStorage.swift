@@ -16,10 +16,16 @@ public final class SQLiteStorage: StorageBackend {
     let logger: Logger
     let writes: WriteBatcher
     let kvCache: KVReadCache
+    /// Connections of the threads that read a key without waiting (``LocalReaders``).
+    let localReaders: LocalReaders
     /// The writer's statements of every kv set and outbox insert (``HotStatements``).
     let hot = HotStatements()
     /// kv entries the read cache holds by default.
     public static let defaultKVCacheEntries = 4096
+
+    /// Most threads that get a connection of their own for point reads (``LocalReaders``): the
+    /// event loops, where handlers run, with room to spare.
+    static let localReaderThreads = 32
 
     /// Opens (creating if needed) the database at `path` and migrates it.
     /// - Parameters:
@@ -43,6 +49,7 @@ public final class SQLiteStorage: StorageBackend {
         self.logger = logger
         self.writes = WriteBatcher(pool: pool, maximumBatch: max(1, writeBatch))
         self.kvCache = KVReadCache(capacity: kvCacheEntries)
+        self.localReaders = LocalReaders(path: path, capacity: Self.localReaderThreads)
         try migrate()
     }
 
@@ -137,6 +144,18 @@ public final class SQLiteStorage: StorageBackend {
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
             return try await pool.read(body)
+        } catch let error as DatabaseError {
+            throw Self.map(error)
+        }
+    }
+
+    /// A read of one statement, without `BEGIN` and `COMMIT` around it: SQLite runs a lone
+    /// statement in a read transaction of its own, so it sees one snapshot all the same, for two
+    /// statements less. A body that runs several statements needs ``read(_:)``, whose one
+    /// transaction makes them agree with each other.
+    func readStatement<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.unsafeRead(body)
         } catch let error as DatabaseError {
             throw Self.map(error)
         }
