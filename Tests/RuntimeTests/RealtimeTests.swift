@@ -650,6 +650,30 @@ struct RealtimeTests {
         }
     }
 
+    @Test("a stream keeps reading its connection: a subscriber is forgotten when it leaves or sends garbage, without a heartbeat")
+    func reading() async throws {
+        // No heartbeat for ten minutes: no failed write can end a stream here.
+        try await Self.run(configure: { configuration in
+            Self.configure(&configuration)
+            configuration.heartbeatSeconds = 600
+        }) { server in
+            let quiet = try await Self.live(server, "room:lobby")
+            let chatty = try await Self.live(server, "room:lobby")
+            // A request behind a subscription is not served; the stream goes on.
+            try await chatty.channel.writeAndFlush(ByteBuffer(string: "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")).get()
+            try await Self.publish(server, "room:lobby")
+            #expect(await Self.ids(chatty, 1) == ["1"])
+            #expect(await Self.ids(quiet, 1) == ["1"])
+            #expect(try await Self.metric(server, "picloud_realtime_subscribers") == 2)
+            // Read after what it read before: the garbage ends the stream.
+            try await chatty.channel.writeAndFlush(ByteBuffer(string: "\u{1}\u{2} this is not HTTP\r\n\r\n")).get()
+            try await Self.eventually("the garbage's stream closed") { !chatty.channel.isActive }
+            try await Self.eventually("its subscriber forgotten") { try await Self.metric(server, "picloud_realtime_subscribers") == 1 }
+            await quiet.close()
+            try await Self.eventually("the one that left forgotten") { try await Self.metric(server, "picloud_realtime_subscribers") == 0 }
+        }
+    }
+
     @Test("the realtime metrics are exported")
     func metrics() async throws {
         try await Self.run { server in

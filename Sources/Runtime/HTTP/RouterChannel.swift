@@ -11,11 +11,18 @@ import NIOHTTPTypes
 /// (``RealtimeStream``, ``EndpointStream``). A waiting task keeps the stack slabs of the deepest
 /// point it reached for the connection's whole life — 5.7 KiB per idle event stream (heaptrack).
 /// Here the task first waits, shallow, for ``RouterWake`` to see a request part go on to the
-/// router (or the connection to end), and only then runs Hummingbird's handling.
+/// router (or the connection to end), and only then runs Hummingbird's handling. A connection that
+/// became an event stream before the router was needed ends its task at once
+/// (``RouterWake/handOver()``): Hummingbird runs every connection's task as a child of one task
+/// group, and the Swift runtime unlinks a finished child by walking the group's list of children,
+/// so ten thousand streams closing together cost in proportion to the square of their number
+/// (two fifths of a leaving subscriber's CPU, `perf`).
 struct RouterChannel: ServerChildChannel {
     struct Value: ServerChildChannelValue {
         let http: HTTP1Channel.Value
-        let routerNeeded: EventLoopFuture<Void>
+        /// True when the router is needed (or the connection ended); false when a handler took
+        /// the connection over for good.
+        let routerNeeded: EventLoopFuture<Bool>
         var channel: any Channel { http.channel }
     }
 
@@ -53,10 +60,18 @@ struct RouterChannel: ServerChildChannel {
 
     func handle(value: Value, logger: Logger) async {
         let channel = value.channel
-        await withTaskCancellationHandler {
-            _ = try? await value.routerNeeded.get()
+        let needed = await withTaskCancellationHandler {
+            (try? await value.routerNeeded.get()) ?? true
         } onCancel: {
             channel.close(promise: nil)
+        }
+        // Taken over: the pipeline's handler serves and closes the connection. Hummingbird's
+        // async channel is let go: its writer must be finished (NIO traps on one dropped
+        // unfinished), which half-closes the output, and its reader asks for no more reads; the
+        // handler allows for both (see ``RealtimeStream/handedOver``).
+        guard needed else {
+            value.http.outbound.finish()
+            return
         }
         await http.handle(value: value.http, logger: logger)
     }
@@ -70,16 +85,17 @@ extension HTTPServerBuilder {
 }
 
 /// The last handler before Hummingbird's: what reaches it goes to the router. Completes
-/// `needed` at the first such request part, or when the connection ends.
+/// `needed` with true at the first such request part, or when the connection ends; with false
+/// when a handler ahead took the connection over first (``handOver()``).
 final class RouterWake: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
 
-    private var promise: EventLoopPromise<Void>?
-    private(set) var needed: EventLoopFuture<Void>!
+    private var promise: EventLoopPromise<Bool>?
+    private(set) var needed: EventLoopFuture<Bool>!
 
     func handlerAdded(context: ChannelHandlerContext) {
-        let promise = context.eventLoop.makePromise(of: Void.self)
+        let promise = context.eventLoop.makePromise(of: Bool.self)
         self.promise = promise
         needed = promise.futureResult
     }
@@ -98,8 +114,18 @@ final class RouterWake: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelInactive()
     }
 
+    /// A handler ahead serves the connection from now until it closes, and the router will never
+    /// be needed: the connection's task may end. False when the router already runs (an earlier
+    /// request of the connection went to it): its task then stays, as without this.
+    func handOver() -> Bool {
+        guard let promise else { return false }
+        self.promise = nil
+        promise.succeed(false)
+        return true
+    }
+
     private func wake() {
-        promise?.succeed()
+        promise?.succeed(true)
         promise = nil
     }
 }

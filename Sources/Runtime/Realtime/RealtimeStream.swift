@@ -80,6 +80,11 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler, Pipel
     var fetching = false
     var historyFailures = 0
     var waitingForWritability = false
+    /// The connection's Hummingbird task ended when the stream started (``RouterWake/handOver()``).
+    /// Its async channel then no longer asks for reads, and its writer, finishing, half-closes
+    /// the output: this handler asks for reads itself, to see the subscriber leave, and keeps the
+    /// output open.
+    var handedOver = false
 
     init(core: PiCloudCore) {
         self.core = core
@@ -168,6 +173,22 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler, Pipel
         context.fireChannelInactive()
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // Handed over, nobody behind asks for more: keep reading, or a subscriber that sent
+        // something would not be seen leaving.
+        if handedOver, case .streaming = phase { context.read() }
+        context.fireChannelReadComplete()
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        // Handed over, the only half-close is Hummingbird's writer finishing with its task.
+        if handedOver, mode == .output {
+            promise?.succeed(())
+            return
+        }
+        context.close(mode: mode, promise: promise)
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         // The subscriber closed its side: it is gone.
         if let event = event as? ChannelEvent, event == .inputClosed {
@@ -215,6 +236,10 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler, Pipel
         ]
         fields.append(contentsOf: corsFields)
         context.write(wrapOutboundOut(.head(HTTPResponse(status: .ok, headerFields: fields))), promise: nil)
+        if let wake = try? context.pipeline.syncOperations.handler(type: RouterWake.self) {
+            handedOver = true
+            if wake.handOver() { context.read() } else { handedOver = false }
+        }
         do {
             let writer = RawBodyWriter()
             try context.pipeline.syncOperations.addHandler(writer, position: .first)
