@@ -69,6 +69,15 @@ struct KVReadCacheTests {
         try await Task.sleep(for: .milliseconds(1100))
         #expect(kv.getNow(app: "demo", key: "t") == .some(nil), "expired")
         #expect(kv.getNow(app: "demo", key: "") == nil, "invalid keys are left to get, which explains")
+        // Read by column position through SQLite's C API: the same entry as a listing, which
+        // decodes GRDB's rows by name, multi-byte text and the expiry included.
+        let text = Array("\"héllo wörld ✓ 𝄞\"".utf8)
+        try await kv.set(app: "demo", key: "u", value: text, ttl: 3600)
+        let local = try #require(kv.getNow(app: "demo", key: "u") ?? nil)
+        let listed = try await storage.kvList(app: "demo", prefix: "u", after: nil, limit: 10, now: Clock.now())
+        #expect(local.value == text && local.expiresAt != nil)
+        #expect([local] == listed)
+        #expect(try await kv.get(app: "demo", key: "u") == local, "the pool's read, the same way")
 
         // Many threads at once, each on its own connection (or, past the limit, told to wait).
         let threads = 40

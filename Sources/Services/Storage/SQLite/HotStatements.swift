@@ -48,14 +48,16 @@ final class HotStatements: @unchecked Sendable {
     }
 }
 
-/// A prepared statement bound by position and run to completion, without GRDB's argument
-/// machinery. ``withText(_:_:_:)`` binds text without a copy for the duration of a closure (as
-/// GRDB's own `execute(arguments:)` does); ``bind(_:_:)-(Int32,String)`` lets SQLite copy it.
+/// A prepared statement bound by position and run to completion, or read to its first row,
+/// without GRDB's argument and row machinery. ``withText(_:_:_:)`` binds text without a copy for
+/// the duration of a closure (as GRDB's own `execute(arguments:)` does);
+/// ``bind(_:_:)-(Int32,String)`` lets SQLite copy it. Wraps a statement of the connection it is
+/// used on (GRDB's `cachedStatement(sql:)` or ``HotStatements``), on that connection's thread.
 struct RawStatement {
     private let statement: Statement
     private var handle: OpaquePointer { statement.sqliteStatement }
 
-    fileprivate init(_ statement: Statement) { self.statement = statement }
+    init(_ statement: Statement) { self.statement = statement }
 
     /// Binds `text` without copying it and runs `body`, which must run the statement: SQLite
     /// reads the bytes in place, and ``run()`` lets go of them before this returns.
@@ -111,16 +113,59 @@ struct RawStatement {
             sqlite3_reset(handle)
             sqlite3_clear_bindings(handle)
         }
-        guard code == SQLITE_DONE else {
-            let connection = sqlite3_db_handle(handle)
-            let message = sqlite3_errmsg(connection).map { String(cString: $0) }
-            let extended = code == SQLITE_ROW ? SQLITE_MISUSE : sqlite3_extended_errcode(connection)
-            throw DatabaseError(resultCode: ResultCode(rawValue: extended), message: message, sql: statement.sql)
+        guard code == SQLITE_DONE else { throw failure(code == SQLITE_ROW ? SQLITE_MISUSE : nil) }
+    }
+
+    /// Steps the statement to its first row and returns what `body` makes of it, or nil when
+    /// there is none; then resets it and clears its bindings. The row's text and blobs are valid
+    /// only inside `body`.
+    func first<Result>(_ body: (RawRow) throws -> Result) throws -> Result? {
+        let code = sqlite3_step(handle)
+        defer {
+            sqlite3_reset(handle)
+            sqlite3_clear_bindings(handle)
         }
+        switch code {
+        case SQLITE_ROW: return try body(RawRow(handle: handle))
+        case SQLITE_DONE: return nil
+        default: throw failure(nil)
+        }
+    }
+
+    /// The error of the step that just failed (or `code`, for a result that is wrong here).
+    private func failure(_ code: Int32?) -> DatabaseError {
+        let connection = sqlite3_db_handle(handle)
+        let message = sqlite3_errmsg(connection).map { String(cString: $0) }
+        return DatabaseError(resultCode: ResultCode(rawValue: code ?? sqlite3_extended_errcode(connection)), message: message, sql: statement.sql)
     }
 
     /// SQLite's `SQLITE_TRANSIENT` and `SQLITE_STATIC` (macros Swift does not import): copy the
     /// bytes now; read them in place until the statement is reset or rebound.
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
     private static let `static`: sqlite3_destructor_type? = nil
+}
+
+/// The current row of a ``RawStatement``, read by column position.
+struct RawRow {
+    fileprivate let handle: OpaquePointer
+
+    func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
+
+    func integer(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+
+    func optionalInteger(_ column: Int32) -> Int64? { isNull(column) ? nil : integer(column) }
+
+    /// The column as UTF-8 bytes (a NULL as none).
+    func bytes(_ column: Int32) -> [UInt8] {
+        // Text first, then its length: the order SQLite documents for a stable pointer.
+        guard let text = sqlite3_column_text(handle, column) else { return [] }
+        return Array(UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(handle, column))))
+    }
+
+    func text(_ column: Int32) -> String {
+        guard let text = sqlite3_column_text(handle, column) else { return "" }
+        return String(decoding: UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(handle, column))), as: UTF8.self)
+    }
+
+    func optionalText(_ column: Int32) -> String? { isNull(column) ? nil : text(column) }
 }

@@ -27,9 +27,18 @@ extension SQLiteStorage {
         localReaders.read { db in try Self.doc(db, app: app, collection: collection, id: id) }
     }
 
+    /// A document, read with one statement through SQLite's C API (as ``kvEntry(_:app:key:now:)``).
     static func doc(_ db: Database, app: String, collection: String, id: String) throws -> DocRecord? {
-        let statement = try db.cachedStatement(sql: "SELECT collection, id, body, created_at, updated_at FROM docs WHERE app = ? AND collection = ? AND id = ?")
-        return try Row.fetchOne(statement, arguments: [app, collection, id]).map(Self.doc)
+        let statement = RawStatement(try db.cachedStatement(sql: "SELECT body, created_at, updated_at FROM docs WHERE app = ? AND collection = ? AND id = ?"))
+        return try statement.withText(1, app) {
+            try statement.withText(2, collection) {
+                try statement.withText(3, id) {
+                    try statement.first { row in
+                        DocRecord(collection: collection, id: id, body: row.bytes(0), createdAt: row.integer(1), updatedAt: row.integer(2))
+                    }
+                }
+            }
+        }
     }
 
     public func docUpdate(app: String, collection: String, id: String, now: Milliseconds, enqueue: OutboxEnqueue, transform: @escaping @Sendable ([UInt8]) throws -> [UInt8]) async throws -> DocRecord? {

@@ -31,13 +31,21 @@ extension SQLiteStorage {
         return nil
     }
 
-    /// The live entry of `key`, read with one statement.
+    /// The live entry of `key`, read with one statement through SQLite's C API (GRDB's row
+    /// machinery was most of a read's CPU, see docs/performance.md).
     static func kvEntry(_ db: Database, app: String, key: String, now: Milliseconds) throws -> KVEntry? {
-        let statement = try db.cachedStatement(sql: """
-            SELECT key, value, expires_at, updated_at FROM kv
+        let statement = RawStatement(try db.cachedStatement(sql: """
+            SELECT value, expires_at, updated_at FROM kv
             WHERE app = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)
-            """)
-        return try Row.fetchOne(statement, arguments: [app, key, now]).map(Self.kvEntry)
+            """))
+        return try statement.withText(1, app) {
+            try statement.withText(2, key) {
+                try statement.bind(3, now)
+                return try statement.first { row in
+                    KVEntry(key: key, value: row.bytes(0), expiresAt: row.optionalInteger(1), updatedAt: row.integer(2))
+                }
+            }
+        }
     }
 
     /// A write to one key, with the read cache told before and after (see ``KVReadCache``).

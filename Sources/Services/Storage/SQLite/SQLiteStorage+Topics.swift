@@ -32,9 +32,24 @@ extension SQLiteStorage {
         localReaders.read { db in try Self.topic(db, app: app, name: name) }
     }
 
+    /// A topic, read with one statement through SQLite's C API (as ``kvEntry(_:app:key:now:)``).
     static func topic(_ db: Database, app: String, name: String) throws -> TopicRecord? {
-        let statement = try db.cachedStatement(sql: "SELECT * FROM topics WHERE app = ? AND name = ?")
-        return try Row.fetchOne(statement, arguments: [app, name]).map(Self.topic)
+        let statement = RawStatement(try db.cachedStatement(sql: """
+            SELECT external_subscribable, auth_mode, history_events, history_seconds, source, last_seq, created_at, updated_at
+            FROM topics WHERE app = ? AND name = ?
+            """))
+        return try statement.withText(1, app) {
+            try statement.withText(2, name) {
+                try statement.first { row in
+                    TopicRecord(
+                        app: app, name: name, externalSubscribable: row.integer(0) != 0,
+                        authMode: TopicRecord.AuthMode(rawValue: row.text(1)) ?? .token,
+                        historyEvents: row.optionalInteger(2).map { Int($0) }, historySeconds: row.optionalInteger(3).map { Int($0) },
+                        source: TopicRecord.Source(rawValue: row.text(4)) ?? .api, lastSeq: row.integer(5), createdAt: row.integer(6), updatedAt: row.integer(7)
+                    )
+                }
+            }
+        }
     }
 
     public func topics(app: String) async throws -> [TopicRecord] {
