@@ -180,6 +180,18 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler, Pipel
         context.fireChannelReadComplete()
     }
 
+    /// Lets the connection's Hummingbird task end (``RouterWake/handOver()``), unless the router
+    /// already runs for it, and keeps reading.
+    private func handOver(context: ChannelHandlerContext) {
+        // Set first: the task, once ended, finishes its writer, whose half-close must find it.
+        handedOver = true
+        guard let wake = try? context.pipeline.syncOperations.handler(type: RouterWake.self), wake.handOver() else {
+            handedOver = false
+            return
+        }
+        context.read()
+    }
+
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         // Handed over, the only half-close is Hummingbird's writer finishing with its task.
         if handedOver, mode == .output {
@@ -236,10 +248,7 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler, Pipel
         ]
         fields.append(contentsOf: corsFields)
         context.write(wrapOutboundOut(.head(HTTPResponse(status: .ok, headerFields: fields))), promise: nil)
-        if let wake = try? context.pipeline.syncOperations.handler(type: RouterWake.self) {
-            handedOver = true
-            if wake.handOver() { context.read() } else { handedOver = false }
-        }
+        handOver(context: context)
         do {
             let writer = RawBodyWriter()
             try context.pipeline.syncOperations.addHandler(writer, position: .first)
