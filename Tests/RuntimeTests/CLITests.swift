@@ -2,6 +2,7 @@ import Foundation
 import LuaBridge
 import NIOHTTP1
 import Runtime
+import TestSupport
 import Testing
 
 /// The client commands against a running server.
