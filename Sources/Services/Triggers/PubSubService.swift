@@ -38,6 +38,6 @@ public struct PubSubService: Sendable {
             onCommit: { broadcaster.broadcast($0) }
         )
         if !events.targets.isEmpty { triggers.didEnqueue() }
-        return result.seq.map { String($0) } ?? result.eventID ?? "evt_" + Identifiers.ulid(at: now)
+        return result.seq.map { String($0) } ?? result.eventID ?? "evt_" + Identifiers.eventID(at: now)
     }
 }

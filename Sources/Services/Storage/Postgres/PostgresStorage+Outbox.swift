@@ -18,7 +18,7 @@ extension PostgresStorage {
         var eventIDs: [String] = [], triggerIDs: [String] = [], kinds: [String] = [], handlers: [String] = []
         var maxAttempts: [Int] = [], bases: [Int64] = [], caps: [Int64] = [], timeouts: [Int64?] = [], toDeadLetter: [Bool] = []
         for target in enqueue.targets {
-            let eventID = "evt_" + Identifiers.ulid(at: now)
+            let eventID = "evt_" + Identifiers.eventID(at: now)
             first = first ?? eventID
             eventIDs.append(eventID)
             triggerIDs.append(target.triggerID)
@@ -42,7 +42,7 @@ extension PostgresStorage {
     }
 
     public func enqueue(app: String, enqueue: OutboxEnqueue, event: [UInt8], now: Milliseconds) async throws -> String {
-        guard !enqueue.targets.isEmpty else { return "evt_" + Identifiers.ulid(at: now) }
+        guard !enqueue.targets.isEmpty else { return "evt_" + Identifiers.eventID(at: now) }
         return try await write { connection in
             try await Self.insertOutbox(connection, logger, app: app, enqueue: enqueue, event: event, now: now) ?? ""
         }

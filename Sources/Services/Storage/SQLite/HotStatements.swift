@@ -1,7 +1,8 @@
 import GRDB
 import GRDBSQLite
 
-/// The statements every write of its kind runs (the kv upsert, the outbox insert), prepared once
+/// The statements every write of its kind runs (the kv upsert, the outbox insert, the delete of a
+/// delivered row), prepared once
 /// on the writer's connection and bound and stepped through SQLite's C API.
 ///
 /// GRDB's `cachedStatement(sql:)` hashes the statement's SQL to find it on every call, and its
@@ -12,7 +13,7 @@ import GRDBSQLite
 /// at a time on the writer's connection: hence unchecked.
 final class HotStatements: @unchecked Sendable {
     enum Name: Int, CaseIterable {
-        case kvUpsert, outboxInsert
+        case kvUpsert, outboxInsert, outboxDelete
 
         var sql: String {
             switch self {
@@ -27,6 +28,8 @@ final class HotStatements: @unchecked Sendable {
                                     timeout_ms, to_dead_letter, attempts, leased_until, lease_owner, due_at, created_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
+            case .outboxDelete:
+                "DELETE FROM outbox WHERE id = ? AND lease_owner = ?"
             }
         }
     }

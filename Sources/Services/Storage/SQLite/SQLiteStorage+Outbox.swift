@@ -15,7 +15,7 @@ extension SQLiteStorage {
         let leases = writes.leases
         var first: String?
         for target in enqueue.targets {
-            let eventID = "evt_" + Identifiers.ulid(at: now)
+            let eventID = "evt_" + Identifiers.eventID(at: now)
             first = first ?? eventID
             let lease = leases.reserve()
             let leasedUntil = lease.map { now + $0.milliseconds }
@@ -49,7 +49,7 @@ extension SQLiteStorage {
     }
 
     public func enqueue(app: String, enqueue: OutboxEnqueue, event: [UInt8], now: Milliseconds) async throws -> String {
-        guard !enqueue.targets.isEmpty else { return "evt_" + Identifiers.ulid(at: now) }
+        guard !enqueue.targets.isEmpty else { return "evt_" + Identifiers.eventID(at: now) }
         return try await write { db in
             try self.insertOutbox(db, app: app, enqueue: enqueue, event: event, now: now) ?? ""
         }
@@ -63,13 +63,13 @@ extension SQLiteStorage {
 
     public func completeDeliveries(ids: [Int64], owner: String) async throws {
         guard !ids.isEmpty else { return }
-        try await write { db in try Self.delete(db, ids: ids, owner: owner) }
+        try await write { db in try self.delete(db, ids: ids, owner: owner) }
     }
 
     public func completeAndClaim(completed: [Int64], owner: String, now: Milliseconds, leaseMilliseconds: Int64, limit: Int) async throws -> [OutboxDelivery] {
         guard !completed.isEmpty || limit > 0 else { return [] }
         return try await write { db in
-            try Self.delete(db, ids: completed, owner: owner)
+            try self.delete(db, ids: completed, owner: owner)
             guard limit > 0 else { return [] }
             let rows = try Row.fetchCursor(db.cachedStatement(sql: Self.claimSQL), arguments: [now + leaseMilliseconds, owner, now, now, limit])
             var claimed: [OutboxDelivery] = []
@@ -78,10 +78,13 @@ extension SQLiteStorage {
         }
     }
 
-    static func delete(_ db: Database, ids: [Int64], owner: String) throws {
+    func delete(_ db: Database, ids: [Int64], owner: String) throws {
         guard !ids.isEmpty else { return }
-        let statement = try db.cachedStatement(sql: "DELETE FROM outbox WHERE id = ? AND lease_owner = ?")
-        for id in ids { try statement.execute(arguments: [id, owner]) }
+        let delete = try hot.statement(.outboxDelete, on: db)
+        for id in ids {
+            try delete.bind(1, id)
+            try delete.withText(2, owner) { try delete.run() }
+        }
     }
 
     public func retryDelivery(id: Int64, owner: String, dueAt: Milliseconds, error: String) async throws {
