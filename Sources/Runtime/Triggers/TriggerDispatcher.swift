@@ -27,7 +27,7 @@ final class TriggerDispatcher: Service, Sendable {
     private let handlerMicros = Atomic<Int>(0)
     private let acknowledged = Mutex<[Int64]>([])
     /// Where claimed deliveries, and rows the store leased as it wrote them, go to the workers.
-    private let feed = Mutex<AsyncStream<OutboxDelivery>.Continuation?>(nil)
+    private let feed = DeliveryFeed()
 
     init(core: PiCloudCore) {
         self.core = core
@@ -41,20 +41,18 @@ final class TriggerDispatcher: Service, Sendable {
     var doorbell: Doorbell { core.triggers.doorbell }
 
     func run() async throws {
-        let (deliveries, feed) = AsyncStream.makeStream(of: OutboxDelivery.self)
-        self.feed.withLock { $0 = feed }
         core.triggers.storeRings.store(storage.leaseNewRows(to: self), ordering: .relaxed)
         defer { stopLeasing() }
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 for _ in 0..<concurrency {
                     group.addTask {
-                        for await delivery in deliveries { await self.deliver(delivery) }
+                        while let delivery = await self.feed.next() { await self.deliver(delivery) }
                     }
                 }
                 group.addTask {
-                    await self.claimLoop(feed)
-                    feed.finish()
+                    await self.claimLoop()
+                    self.feed.finish()
                 }
             }
         } onGracefulShutdown: {
@@ -70,7 +68,7 @@ final class TriggerDispatcher: Service, Sendable {
         _ = storage.leaseNewRows(to: nil)
     }
 
-    private func claimLoop(_ feed: AsyncStream<OutboxDelivery>.Continuation) async {
+    private func claimLoop() async {
         // When to claim even without a ring: the poll, or sooner when a row falls due.
         var claimBy = ContinuousClock.now
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -92,7 +90,7 @@ final class TriggerDispatcher: Service, Sendable {
                 let rows = try await storage.completeAndClaim(completed: done, owner: owner, now: Clock.now(), leaseMilliseconds: leaseMilliseconds, limit: free)
                 let claimed = rows.count
                 inFlight.add(claimed, ordering: .relaxed)
-                for row in rows { feed.yield(row) }
+                feed.push(rows)
                 if claimed == free { continue }
                 doorbell.claimed(through: rings)
                 var timeout = pollInterval
@@ -231,8 +229,7 @@ extension TriggerDispatcher: OutboxLeaseTaker {
     /// After the line closed (a graceful shutdown), rows stay leased and are delivered once their
     /// lease ran out, after a restart.
     func take(_ deliveries: [OutboxDelivery]) {
-        guard let feed = feed.withLock({ $0 }) else { return }
-        for delivery in deliveries { feed.yield(delivery) }
+        feed.push(deliveries)
     }
 
     func committedUnleased() { doorbell.ring() }
