@@ -2,8 +2,8 @@ import GRDB
 import GRDBSQLite
 
 /// The statements every write of its kind runs (the kv upsert, the outbox insert, the delete of a
-/// delivered row), prepared once
-/// on the writer's connection and bound and stepped through SQLite's C API.
+/// delivered row), prepared once on the writer's connection and bound and stepped through SQLite's
+/// C API.
 ///
 /// GRDB's `cachedStatement(sql:)` hashes the statement's SQL to find it on every call, and its
 /// `execute(arguments:)` boxes each argument in an existential, copies them into an array of
