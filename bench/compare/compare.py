@@ -628,7 +628,7 @@ def build_rows(work):
     p, r = load(f"{work}/kv-write-picloud.json"), load(f"{work}/kv-write-redis.json")
     if p and r:
         ratio = p["rps"] / r["rps"]
-        notes = http_notes(p, "PiCloud")
+        notes = ["each write stores a new value"] + http_notes(p, "PiCloud")
         rounds = load(f"{work}/kv-write-rounds.json")
         if rounds:
             ratio = rounds["ratio"]
@@ -890,8 +890,12 @@ def report(work, out_prefix):
            f"**hello-floor**: the same wrk run against `realtime-bench hello-server` (`bench/RealtimeBench/HelloServer.swift`), a bare SwiftNIO "
            f"server on as many event loops as cores that answers every request head with the same prebuilt response (the same JSON): no HTTP "
            f"parsing, routing, Lua or allocation per request, the least that PiCloud's HTTP stack (SwiftNIO) does.",
-           f"- **kv-write**: `wrk -t{w} -c{c}` POST `/apps/cmp/api/write` (one `kv.set(\"w\", \"x\")`) vs `redis-benchmark -c {c} --threads {w} "
-           f"EVALSHA <sha of return redis.call('SET', KEYS[1], ARGV[1])> 1 w x` with `appendonly yes`, `appendfsync always`, no RDB; "
+           f"- **kv-write**: `wrk -t{w} -c{c}` POST `/apps/cmp/api/write` (one `kv.set(\"w\", value)`, each value new: the VM's own prefix "
+           f"and a counter) vs `redis-benchmark -c {c} --threads {w} -r 1000000000000 EVALSHA <sha of return redis.call('SET', KEYS[1], "
+           f"ARGV[1])> 1 w __rand_int__` (a random 12-digit value each) with `appendonly yes`, `appendfsync always`, no RDB. Until "
+           f"2026-12-01 11:30 UTC both wrote the same value every time, and SQLite, which leaves a page alone when a row is rewritten with "
+           f"the bytes it holds, then committed without writing or flushing anything whenever two writes fell in the same millisecond "
+           f"(most of them); Redis appended and flushed every one. "
            f"redis-benchmark counts requests, so a warm-up run measures the rate and the timed run sends rate × {d} s requests. "
            f"{params.get('rounds', 1)} rounds of a fresh PiCloud and a fresh Redis back to back (PiCloud first in odd rounds, Redis in even "
            f"ones), the median round's ratio used, as for hello (until 2026-11-30 20:30 UTC one pair, PiCloud first). "

@@ -4,7 +4,7 @@
 # own temporary config and directory; everything is stopped afterwards.
 #   hello        GET of a small JSON object             vs  nginx + ngx_lua content_by_lua_block
 #   kv-read      one kv.get of a hot key                vs  ngx_lua lua_shared_dict get
-#   kv-write     one durable kv.set                     vs  Redis EVALSHA, appendfsync always (redis-benchmark)
+#   kv-write     one durable kv.set of a new value      vs  Redis EVALSHA, appendfsync always (redis-benchmark)
 #                                                           and Tarantool replace, wal_mode=fsync, 64 fibers
 #   trigger      kv.set whose trigger handler runs      (no peer: the issue's absolute goal)
 #   fanout       N SSE subscribers on one topic         vs  nchan EventSource, same N and rate
@@ -228,11 +228,12 @@ kv_write_redis() { # → $work/kv-write-redis.json
   for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
   sha=$(redis-cli -p "$rport" SCRIPT LOAD "return redis.call('SET', KEYS[1], ARGV[1])")
   # redis-benchmark counts requests: a warm-up run gives the rate, the timed run lasts about DURATION
-  redis-benchmark -p "$rport" -c "$CONNECTIONS" --threads "$THREADS" -n 5000 --csv EVALSHA "$sha" 1 w x > "$work/redis-warmup.csv"
+  # -r: each write stores a random 12-digit value (__rand_int__), as PiCloud's handler a new one
+  redis-benchmark -p "$rport" -c "$CONNECTIONS" --threads "$THREADS" -n 5000 -r 1000000000000 --csv EVALSHA "$sha" 1 w __rand_int__ > "$work/redis-warmup.csv"
   rate=$($py redis-csv "$work/redis-warmup.csv" | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["rps"]))')
   n=$((rate * DURATION > 5000 ? rate * DURATION : 5000))
-  redis-benchmark -p "$rport" -c "$CONNECTIONS" --threads "$THREADS" -n "$n" --csv EVALSHA "$sha" 1 w x > "$work/redis.csv"
-  [ "$(redis-cli -p "$rport" GET w)" = x ] || { echo "redis: the script did not write"; exit 1; }
+  redis-benchmark -p "$rport" -c "$CONNECTIONS" --threads "$THREADS" -n "$n" -r 1000000000000 --csv EVALSHA "$sha" 1 w __rand_int__ > "$work/redis.csv"
+  [[ "$(redis-cli -p "$rport" GET w)" =~ ^[0-9]{12}$ ]] || { echo "redis: the script did not write"; exit 1; }
   $py redis-csv "$work/redis.csv" pss_kib="$($py pss "$redis")" requests="$n" > "$work/kv-write-redis.json"
   echo "  kv-write redis: $(cat "$work/kv-write-redis.json")"
   stop "$redis" "redis-server"
