@@ -893,7 +893,7 @@ def report(work, out_prefix):
            f"- **kv-write**: `wrk -t{w} -c{c}` POST `/apps/cmp/api/write` (one `kv.set(\"w\", value)`, each value new: the VM's own prefix "
            f"and a counter) vs `redis-benchmark -c {c} --threads {w} -r 1000000000000 EVALSHA <sha of return redis.call('SET', KEYS[1], "
            f"ARGV[1])> 1 w __rand_int__` (a random 12-digit value each) with `appendonly yes`, `appendfsync always`, no RDB. Until "
-           f"2026-12-01 11:30 UTC both wrote the same value every time, and SQLite, which leaves a page alone when a row is rewritten with "
+           f"2026-12-01 11:10 UTC both wrote the same value every time, and SQLite, which leaves a page alone when a row is rewritten with "
            f"the bytes it holds, then committed without writing or flushing anything whenever two writes fell in the same millisecond "
            f"(most of them); Redis appended and flushed every one. "
            f"redis-benchmark counts requests, so a warm-up run measures the rate and the timed run sends rate × {d} s requests. "
