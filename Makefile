@@ -4,7 +4,7 @@ ENV := source scripts/env.sh &&
 PORT ?= 8080
 DATA ?= ./picloud-data
 
-.PHONY: run test build bench bench-endpoint bench-http bench-triggers bench-realtime bench-cluster bench-compare bench-soak bench-slices clean
+.PHONY: run test build bench bench-endpoint bench-http bench-triggers bench-realtime bench-cluster bench-compare bench-soak bench-slices bench-cpu clean
 
 ## run: install what is missing, build a release binary, and serve on $(PORT) with the examples deployed
 run:
@@ -61,6 +61,11 @@ bench-compare:
 bench-slices:
 	@$(ENV) scripts/deps.sh run
 	@bench/slices/run.sh
+
+## bench-cpu: server CPU per request by thread (event loops, SQLite's writer) for hello, kv read and kv write, against hello (results in bench/results/)
+bench-cpu:
+	@$(ENV) scripts/deps.sh run
+	@bench/cpu/run.sh
 
 ## bench-soak: 10 minutes of mixed load; RSS, open files and outbox depth sampled for a growth trend (results in bench/results/)
 bench-soak:
