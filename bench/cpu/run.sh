@@ -55,16 +55,16 @@ rows="$work/rows"
 : > "$rows"
 base=""
 for path in $PATHS; do
-  method=()
-  [ "$path" = write ] && method=(-s "$work/post.lua")
+  post=()
+  [ "$path" = write ] && post=(-s "$work/post.lua")
   rm -rf "$work/data"
   start_picloud "$work/picloud.log" "$work/data" --log-level notice --deploy bench/compare/apps/bench
   curl -sf -X POST "http://127.0.0.1:$port/apps/cmp/api/setup" >/dev/null
   url="http://127.0.0.1:$port/apps/cmp/api/$path"
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "${method[@]}" "$url" >/dev/null
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "${post[@]}" "$url" >/dev/null
   threads "$server" > "$work/before"
   read -r busy0 idle0 wait0 < <(machine)
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "${method[@]}" "$url" > "$work/wrk.txt" &
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "${post[@]}" "$url" > "$work/wrk.txt" &
   client=$!
   if [ "${SYSCALLS:-0}" = 1 ] && command -v perf >/dev/null; then
     perf stat -e raw_syscalls:sys_enter -p "$server" -o "$work/syscalls.txt" -- sleep "$DURATION" 2>/dev/null || true
