@@ -54,7 +54,7 @@ struct CoroutineReuseTests {
               return "kept"
             elseif role == "wait" then
               -- Waits in host calls until the intruder has tried (not a fixed time, which a busy
-              -- machine can outlast before the intruder looks), for 10 s at the most.
+              -- machine can outlast before the intruder looks); gives up after 10,000 waits.
               shared.waiting = coroutine.running()
               local value
               for _ = 1, 10000 do

@@ -48,7 +48,7 @@ report="$work/report.md"
 {
   echo "# Where a request's CPU goes ($(date -u +%F))"
   echo
-  echo "\`bench/cpu/run.sh\`, run $(date -u +%FT%TZ): \`wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s\` against each endpoint of \`bench/compare/apps/bench\` on a fresh PiCloud (release build, default SQLite store), after a 2 s warm-up. CPU from \`/proc\` per thread, in µs per request (user + kernel, kernel in brackets); the ratio is the server's CPU per request over hello's."
+  echo "\`bench/cpu/run.sh\`, run $(date -u +%FT%TZ): \`wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s\` against each endpoint of \`bench/compare/apps/bench\` on a fresh PiCloud (release build, default SQLite store), after a 2 s warm-up. CPU from \`/proc\` per thread, in µs per request (user + kernel, kernel in brackets); the ratio is the server's CPU per request over hello's. Threads by name: \`NIO-SGLTN-*\` are the event loops, where handlers run; \`-qos.overcommit\` are Dispatch workers, SQLite's writer (GRDB's queue) among them."
   echo
 } > "$report"
 rows="$work/rows"
