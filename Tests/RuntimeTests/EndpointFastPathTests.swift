@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
@@ -30,6 +31,19 @@ struct HTTP1HeadTests {
         #expect(head.contentLength == 2 && head.length == Self.valid.utf8.count - 2)
         #expect(head.closes)
         #expect(head.authorization == "Bearer k" && head.contentType == "application/json" && head.origin == "https://a.example")
+        #expect(!head.asksPreflight && head.preflightHeaders == nil)
+    }
+
+    @Test("a CORS preflight is read; repeated Origin and request-headers fields are joined as HTTPFields joins them for the router")
+    func readsPreflight() throws {
+        let text = "OPTIONS /apps/chat/api/messages HTTP/1.1\r\nHost: h\r\nOrigin: https://a.example\r\nAccess-Control-Request-Method: PUT\r\n"
+            + "access-control-request-headers: content-type\r\nOrigin: https://b.example\r\nAccess-Control-Request-Headers: x-a, x-b\r\n\r\n"
+        guard case .head(let head) = Self.parse(text) else { Issue.record("not read"); return }
+        #expect(head.method == "OPTIONS" && head.asksPreflight)
+        #expect(head.origin == "https://a.example, https://b.example")
+        #expect(head.preflightHeaders == "content-type, x-a, x-b")
+        guard case .head(let plain) = Self.parse("OPTIONS /apps/chat/api/messages HTTP/1.1\r\nHost: h\r\n\r\n") else { Issue.record("not read"); return }
+        #expect(!plain.asksPreflight && plain.origin == nil)
     }
 
     @Test("every proper prefix of a head is incomplete, never misread")
@@ -48,7 +62,7 @@ struct HTTP1HeadTests {
         "GET /healthz HTTP/1.1\r\n\r\n",
         "get /apps/a/api/x HTTP/1.1\r\n\r\n",
         "ET /apps/a/api/x HTTP/1.1\r\n\r\n",
-        "OPTIONS /apps/a/api/x HTTP/1.1\r\n\r\n",
+        "OPTIONS * HTTP/1.1\r\n\r\n",
         "GET /apps/a/api/x#frag HTTP/1.1\r\n\r\n",
         "GET  /apps/a/api/x HTTP/1.1\r\n\r\n",
         "GET /apps/a/api/x HTTP/1.1\n\r\n",
@@ -62,6 +76,8 @@ struct HTTP1HeadTests {
         "POST /apps/a/api/x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
         "POST /apps/a/api/x HTTP/1.1\r\nContent-Length: +1\r\n\r\n",
         "POST /apps/a/api/x HTTP/1.1\r\nContent-Length: 1 2\r\n\r\n",
+        "POST /apps/a/api/x HTTP/1.1\r\nContent-Length: 0\t\r\n\r\n",
+        "POST /apps/a/api/x HTTP/1.1\r\nContent-Length: 0 \r\n\r\n",
         "POST /apps/a/api/x HTTP/1.1\r\nContent-Length: 99999999999999999\r\n\r\n",
         "GET /apps/a/api/x HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
         "GET /apps/a/api/x HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
@@ -106,6 +122,7 @@ struct HTTP1HeadTests {
             "GET /apps/a/api/x?q=1&r=%20 HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n",
             "DELETE /apps/a/api HTTP/1.1\r\nA:\r\nB: \r\nC:x\r\n\r\n",
             "PUT /apps/a/api/x HTTP/1.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            "OPTIONS /apps/a/api/x HTTP/1.1\r\nOrigin: https://o.example\r\nAccess-Control-Request-Method: PUT\r\nAccess-Control-Request-Headers: a\r\nOrigin: b\r\n\r\n",
         ].map { Array($0.utf8) }
         let alphabet: [UInt8] = Array(" \t\r\n:,#/?%aZ0\u{7f}".utf8) + [0, 1, 0x80, 0xC3, 0xFF]
         var generator = SplitMix64(seed: 0x5EED)
@@ -132,6 +149,11 @@ struct HTTP1HeadTests {
             // HTTPTypes drops trailing whitespace from NIO's values (`HTTPField.Value(legalize:)`).
             let values = theirs.head.headers.map { String($0.value.reversed().drop { $0 == " " || $0 == "\t" }.reversed()) }
             #expect(values == head.fields.map(\.value), "\(described)")
+            // What the router reads of CORS (HTTPFields joins repeated fields with ", ").
+            let fields = HTTPFields(theirs.head.headers.map { HTTPField(name: HTTPField.Name($0.name)!, value: $0.value) })
+            #expect(fields[CORSPolicy.origin] == head.origin, "\(described)")
+            #expect(fields[CORSPolicy.requestHeaders] == head.preflightHeaders, "\(described)")
+            #expect((fields[CORSPolicy.requestMethod] != nil) == head.asksPreflight, "\(described)")
             if complete.count == head.length + head.contentLength {
                 #expect(theirs.ended && theirs.body == Array(complete[head.length...]), "\(described)")
                 let tokens = theirs.head.headers[canonicalForm: "connection"].map { $0.lowercased() }
@@ -173,6 +195,19 @@ struct EndpointFastPathTests {
         "OPTIONS /apps/e/api/x HTTP/1.1\r\nHost: h\r\nOrigin: https://site.example\r\nAccess-Control-Request-Method: POST\r\nConnection: close\r\n\r\n",
         "GET /apps/e/api/a HTTP/1.1\r\nHost: h\r\n\r\nGET /apps/e/api/wait HTTP/1.1\r\nHost: h\r\n\r\nGET /healthz HTTP/1.1\r\nHost: h\r\n\r\n"
             + "GET /apps/e/api/b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    ] + preflights
+
+    /// CORS preflights (answered by the fast path since 2026-12-02) and other OPTIONS requests (the router's).
+    static let preflights = [
+        "OPTIONS /apps/e/api/x HTTP/1.1\r\nHost: h\r\nOrigin: https://a.example\r\nAccess-Control-Request-Method: POST\r\n"
+            + "Access-Control-Request-Headers: content-type, x-foo\r\nConnection: close\r\n\r\n",
+        "OPTIONS /apps/nope/api/y?z=1 HTTP/1.1\r\nHost: h\r\nAccess-Control-Request-Method: GET\r\nConnection: close\r\n\r\n",
+        "OPTIONS /apps/e/api/x HTTP/1.1\r\nHost: h\r\nOrigin: https://b.example\r\nAccess-Control-Request-Method: PUT\r\nConnection: close\r\n\r\n",
+        "OPTIONS /apps/e/api/x HTTP/1.1\r\nHost: h\r\nOrigin: https://a.example\r\nConnection: close\r\n\r\n",
+        "OPTIONS /apps/e/api/x HTTP/1.1\r\nHost: h\r\nOrigin: https://a.example\r\nOrigin: https://b.example\r\nAccess-Control-Request-Method: POST\r\n"
+            + "Access-Control-Request-Headers: a\r\nAccess-Control-Request-Headers: b\r\nContent-Length: 3\r\n\r\nabc"
+            + "OPTIONS /apps/e/api/x HTTP/1.1\r\nHost: h\r\nOrigin: https://a.example\r\nAccess-Control-Request-Method: DELETE\r\n\r\n"
+            + "GET /apps/e/api/after HTTP/1.1\r\nHost: h\r\nOrigin: https://a.example\r\nConnection: close\r\n\r\n",
     ]
 
     /// The answer text without what differs between any two answers (date and request id).
@@ -183,9 +218,12 @@ struct EndpointFastPathTests {
     }
 
     /// Each request's answer, from a server with the fast path on or off.
-    static func answers(fastPath: Bool, pieces: Int = 1) async throws -> [String] {
+    static func answers(fastPath: Bool, pieces: Int = 1, cors: CORSPolicy = CORSPolicy(), requests: [String] = requests) async throws -> [String] {
         let answers = Mutex<[String]>([])
-        try await Harness.run(configure: { $0.endpointFastPath = fastPath }) { server in
+        try await Harness.run(configure: {
+            $0.endpointFastPath = fastPath
+            $0.cors = cors
+        }) { server in
             try await server.deployHandler("e", source: echo)
             try await server.deployHandler("k", auth: "key", source: "return function() return 'hi' end")
             for request in requests {
@@ -219,6 +257,48 @@ struct EndpointFastPathTests {
         #expect(fast[6].hasPrefix("HTTP/1.1 418") && fast[6].contains("short and stout"))
         #expect(fast[9].hasPrefix("HTTP/1.1 401") && fast[10].hasPrefix("HTTP/1.1 401"))
         #expect(fast[12].components(separatedBy: "HTTP/1.1 ").count - 1 == 4, "\(fast[12])")
+        let preflight = fast[13].lowercased()
+        #expect(preflight.hasPrefix("http/1.1 204") && preflight.contains("access-control-allow-headers: content-type, x-foo"), "\(fast[13])")
+        // An OPTIONS that is not a preflight goes to the router, which gives it to the endpoint (method "*").
+        #expect(fast[16].hasPrefix("HTTP/1.1 201") && fast[16].contains(#""method":"OPTIONS""#), "\(fast[16])")
+        #expect(fast[17].components(separatedBy: "HTTP/1.1 204").count - 1 == 2 && fast[17].contains("HTTP/1.1 201"), "\(fast[17])")
+        #expect(fast[17].lowercased().contains("access-control-allow-headers: a, b"), "\(fast[17])")
+    }
+
+    @Test("preflights are answered as the router answers them under a list of allowed origins too")
+    func samePreflights() async throws {
+        let cors = CORSPolicy(.only(["https://a.example", "https://a.example, https://b.example"]))
+        let fast = try await Self.answers(fastPath: true, cors: cors, requests: Self.preflights)
+        let general = try await Self.answers(fastPath: false, cors: cors, requests: Self.preflights)
+        for (index, request) in Self.preflights.enumerated() {
+            #expect(fast[index] == general[index], "\(request.debugDescription)")
+        }
+        #expect(fast[0].contains("Vary: Origin") && fast[0].contains("Access-Control-Allow-Origin: https://a.example"), "\(fast[0])")
+        #expect(!fast[2].contains("Access-Control"), "\(fast[2])")
+        // Two Origin fields are one joined value, as the router reads them.
+        #expect(fast[4].contains("Access-Control-Allow-Origin: https://a.example, https://b.example"), "\(fast[4])")
+    }
+
+    @Test("a connection stays on the fast path through CORS preflights; another OPTIONS hands it on to the router")
+    func preflightKeepsTheConnection() async throws {
+        try await Harness.run { server in
+            try await server.deployHandler("e", source: Self.echo)
+            // Each read of /metrics comes on a connection of its own, handed on to the router.
+            let handOns = { () async throws -> Int in
+                let answers = try await Self.exchange(port: server.port, ["GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n"])
+                let line = answers.first?.split(separator: "\n").first { $0.hasPrefix("picloud_http_fast_path_handoffs_total ") }
+                return try #require(line.flatMap { Int($0.split(separator: " ").last!) })
+            }
+            let preflight = "OPTIONS /apps/e/api/x HTTP/1.1\r\nHost: h\r\nOrigin: https://site.example\r\nAccess-Control-Request-Method: POST\r\n\r\n"
+            let call = "POST /apps/e/api/x HTTP/1.1\r\nHost: h\r\nOrigin: https://site.example\r\nContent-Length: 2\r\n\r\n{}"
+            let before = try await handOns()
+            let answers = try await Self.exchange(port: server.port, [preflight, call, preflight, call])
+            #expect(answers.map { $0.prefix(12) } == ["HTTP/1.1 204", "HTTP/1.1 201", "HTTP/1.1 204", "HTTP/1.1 201"], "\(answers)")
+            #expect(try await handOns() == before + 1) // the read of /metrics alone
+            let other = try await Self.exchange(port: server.port, ["OPTIONS /apps/e/api/x HTTP/1.1\r\nHost: h\r\n\r\n", call])
+            #expect(other.map { $0.prefix(12) } == ["HTTP/1.1 201", "HTTP/1.1 201"] && other[0].contains(#""method":"OPTIONS""#), "\(other)")
+            #expect(try await handOns() == before + 3)
+        }
     }
 
     @Test("requests that arrive a few bytes at a time are answered as when they arrive whole")

@@ -2,6 +2,8 @@
 # HTTP benchmarks of PiCloud with wrk on loopback, each next to a baseline from the same run:
 #   hello     GET of an endpoint returning a small JSON object   vs  GET /healthz (no Lua)
 #   kv        GET of an endpoint doing one kv.get and one kv.set  vs  the hello endpoint
+#   preflight the hello endpoint on connections whose first request was a CORS preflight (as a
+#             browser's first cross-origin call)  vs  hello
 # kv runs twice: with PICLOUD_SQLITE_SYNCHRONOUS=full (the default: every commit on disk before
 # the answer) and =normal. Results: bench/results/http-<date>.{csv,md}.
 set -euo pipefail
@@ -21,9 +23,11 @@ start_server() { # $1 = synchronous mode
   PICLOUD_SQLITE_SYNCHRONOUS=$1 start_picloud "$work/server-$1.log" "$work/data-$1" --deploy bench/http/app --log-level notice
 }
 
-measure() { # name url -> "rps p50_ms p99_ms max_ms"
-  wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$2" > "$work/$1.txt"
-  wrk_summary "$work/$1.txt" || { cat "$work"/server-*.log >&2; exit 1; }
+measure() { # name url [wrk arguments...] -> "rps p50_ms p99_ms max_ms"
+  local name=$1 url=$2
+  shift 2
+  wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$url" "$@" > "$work/$name.txt"
+  wrk_summary "$work/$name.txt" || { cat "$work"/server-*.log >&2; exit 1; }
 }
 
 rss() { awk '/VmRSS/ {print $2}' /proc/$server/status; }
@@ -50,8 +54,10 @@ base="http://127.0.0.1:$port"
 curl -sf "$base/apps/bench/api/hello" >/dev/null
 healthz=$(measure healthz "$base/healthz")
 hello=$(measure hello "$base/apps/bench/api/hello")
+preflight=$(measure preflight "$base/apps/bench/api/hello" -s bench/http/preflight.lua -- $((CONNECTIONS / 2)))
 kv_full=$(measure kv-full "$base/apps/bench/api/kv")
 row "hello (Lua handler, JSON)" "$hello" "/healthz, no Lua" "$healthz"
+row "hello, each connection's first request a CORS preflight" "$preflight" "hello" "$hello"
 row "kv.get + kv.set, synchronous=full" "$kv_full" "hello" "$hello"
 kill $server; wait $server 2>/dev/null || true
 

@@ -48,24 +48,34 @@ public struct CORSPolicy: Sendable, Hashable {
         return fields
     }
 
+    /// The fields of the answer to a preflight from `origin` that asked to send `requestHeaders`
+    /// (`Access-Control-Request-Headers`): none when the origin is not allowed.
+    func preflightFields(origin: String?, requestHeaders: String?) -> HTTPFields {
+        var fields = fields(origin: origin)
+        if !fields.isEmpty {
+            fields[.init("Access-Control-Allow-Methods")!] = Self.methods
+            fields[.init("Access-Control-Allow-Headers")!] = requestHeaders ?? Self.headers
+            fields[.init("Access-Control-Max-Age")!] = "86400"
+        }
+        return fields
+    }
+
+    static let requestMethod = HTTPField.Name("Access-Control-Request-Method")!
+    static let requestHeaders = HTTPField.Name("Access-Control-Request-Headers")!
+
     static func isAppPath(_ path: String) -> Bool { path.hasPrefix("/apps/") || path.hasPrefix("/client/") }
 }
 
 /// Answers CORS preflight requests for `/apps/...` and adds the allow headers to their answers.
+/// (``EndpointFastPath`` answers the preflights of the connections it serves the same way.)
 struct CORSMiddleware<Context: RequestContext>: RouterMiddleware {
     let policy: CORSPolicy
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard CORSPolicy.isAppPath(request.uri.path) else { return try await next(request, context) }
         let origin = request.headers[CORSPolicy.origin]
-        if request.method == .options, request.headers[.init("Access-Control-Request-Method")!] != nil {
-            var fields = policy.fields(origin: origin)
-            if !fields.isEmpty {
-                fields[.init("Access-Control-Allow-Methods")!] = CORSPolicy.methods
-                fields[.init("Access-Control-Allow-Headers")!] = request.headers[.init("Access-Control-Request-Headers")!] ?? CORSPolicy.headers
-                fields[.init("Access-Control-Max-Age")!] = "86400"
-            }
-            return Response(status: .noContent, headers: fields)
+        if request.method == .options, request.headers[CORSPolicy.requestMethod] != nil {
+            return Response(status: .noContent, headers: policy.preflightFields(origin: origin, requestHeaders: request.headers[CORSPolicy.requestHeaders]))
         }
         var response = try await next(request, context)
         for field in policy.fields(origin: origin) where response.headers[field.name] == nil { response.headers.append(field) }

@@ -1,6 +1,7 @@
 import HTTPTypes
 import NIOCore
 import NIOHTTP1
+import Prometheus
 
 /// App endpoint calls read and answered straight from a connection's bytes, ahead of NIO's HTTP/1
 /// decoder.
@@ -9,7 +10,8 @@ import NIOHTTP1
 /// requests for endpoints of active deployments — what API clients and benchmarks do — their
 /// heads are read here (``HTTP1Head``), the handler runs as in ``EndpointStream``, and the answer
 /// is encoded into one buffer and written to the socket: no decoder state machine, no HTTPTypes
-/// conversion, no hop through five handlers and back. The first request that is anything else (a
+/// conversion, no hop through five handlers and back. CORS preflights for `/apps/` are answered
+/// here too, as the router answers them. The first request that is anything else (a
 /// route of the router, an event stream, an unknown app or path, a head this reader does not take
 /// in full) goes, with every byte after it, on to the decoder, and this handler leaves the
 /// pipeline: that connection is served by the usual pipeline from then on, answers in the order
@@ -162,9 +164,23 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             case .other:
                 handOn(context: context)
                 return
+            case .head(let head) where head.method == "OPTIONS":
+                // A CORS preflight is answered here as the router answers it, so that a browser's
+                // first cross-origin call does not move its connection off this path for good;
+                // any other OPTIONS is the router's (404, 405).
+                guard head.asksPreflight, head.contentLength <= core.configuration.maxBodyBytes else {
+                    handOn(context: context)
+                    return
+                }
+                let size = head.length + head.contentLength
+                guard bytes.readableBytes >= size else { return } // the rest of the body is on its way
+                buffer!.moveReaderIndex(forwardBy: size)
+                if buffer!.readableBytes == 0 { buffer = nil }
+                phase = .running
+                answerPreflight(head, context: context)
             case .head(let head):
                 let target = EndpointStream.split(head.target)
-                guard head.contentLength <= core.configuration.maxBodyBytes, let locals, let call = resolve(head, path: target.path) else {
+                guard head.contentLength <= core.configuration.maxBodyBytes, let locals, let call = EndpointCall.resolve(path: target.path, method: head.method, registry: core.registry) else {
                     // The decoder answers it (413, 404, 405, ...) as for any connection.
                     handOn(context: context)
                     return
@@ -186,12 +202,6 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// The endpoint call a head (its target's `path`) is for, or nil when the router is to answer it.
-    private func resolve(_ head: HTTP1Head, path: Substring) -> EndpointCall? {
-        guard head.method != "OPTIONS" else { return nil }
-        return EndpointCall.resolve(path: path, method: head.method, registry: core.registry)
-    }
-
     /// Writes the answer as one buffer; then takes the next request, or closes when the request
     /// asked for that.
     private func respond(_ answer: EndpointAnswer, requestID: String, head: HTTP1Head) {
@@ -203,6 +213,29 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             requestID: requestID, origin: head.origin, cors: core.configuration.cors, closing: closing, date: locals.date
         )
         if sendsBody { answer.writeBody(into: &out) }
+        send(out, closing: closing, context: context)
+    }
+
+    /// The answer to a CORS preflight: the bytes the router's ``CORSMiddleware`` answers with
+    /// (no request id, and, as there, no `Connection: close` when the request asked to close).
+    private func answerPreflight(_ head: HTTP1Head, context: ChannelHandlerContext) {
+        let fields = core.configuration.cors.preflightFields(origin: head.origin, requestHeaders: head.preflightHeaders)
+        var out = context.channel.allocator.buffer(capacity: 128 + fields.reduce(0) { $0 + $1.name.rawName.utf8.count + $1.value.utf8.count + 4 })
+        out.writeStaticString("HTTP/1.1 204 No Content\r\n")
+        for field in fields {
+            out.writeString(field.name.rawName)
+            out.writeStaticString(": ")
+            out.writeString(field.value)
+            out.writeStaticString("\r\n")
+        }
+        out.writeStaticString("Date: ")
+        out.writeString(locals?.date ?? HTTPDate.now)
+        out.writeStaticString("\r\nServer: PiCloud\r\n\r\n")
+        send(out, closing: head.closes || quiescing, context: context)
+    }
+
+    /// Writes an answer; then takes the next request, or closes the connection.
+    private func send(_ out: ByteBuffer, closing: Bool, context: ChannelHandlerContext) {
         if closing {
             phase = .closed
             buffer = nil
@@ -239,6 +272,7 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Passes what is buffered, and everything after it, on to the decoder, and leaves.
     private func handOn(context: ChannelHandlerContext) {
+        core.metrics.fastPathHandOns.increment()
         // Now, not at the end of the turn: once removed, this handler flushes nothing.
         unflushed = false
         context.flush()

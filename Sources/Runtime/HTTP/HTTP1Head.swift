@@ -19,14 +19,19 @@ struct HTTP1Head {
     var closes: Bool
     var authorization: String?
     var contentType: String?
+    /// `Origin`; the values of repeated fields joined with `, `, as `HTTPFields` gives them to the router.
     var origin: String?
+    /// `Access-Control-Request-Method` is present: with `OPTIONS`, a CORS preflight.
+    var asksPreflight = false
+    /// `Access-Control-Request-Headers` (joined like `origin`).
+    var preflightHeaders: String?
 
     /// Largest head read here; a larger one goes on to the decoder (which allows 80 KiB).
     static let maxBytes = 16 * 1024
     /// Most fields read here; more go on to the decoder (which allows 1,000).
     static let maxFields = 100
-    /// The methods an endpoint may answer (a preflight's `OPTIONS` is the router's).
-    static let endpointMethods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+    /// The methods an endpoint may answer, and `OPTIONS` for CORS preflights.
+    static let methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
     enum Parse {
         /// More bytes are needed to tell.
@@ -45,7 +50,7 @@ struct HTTP1Head {
         while position < count, isUpper(bytes[position]) { position += 1 }
         guard position < count else { return position > 20 ? .other : .incomplete }
         guard position > 0, position <= 20, bytes[position] == space,
-              let method = endpointMethods.first(where: { $0.utf8.elementsEqual(bytes[0..<position]) })
+              let method = methods.first(where: { $0.utf8.elementsEqual(bytes[0..<position]) })
         else { return .other }
         position += 1
         let targetStart = position
@@ -102,8 +107,9 @@ struct HTTP1Head {
             let value = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd]), as: UTF8.self)
             switch name {
             case "content-length":
-                // One value of digits only; anything else (even a repeated equal value) is llhttp's to judge.
-                guard !sawContentLength, !value.isEmpty, value.utf8.count <= 15, value.utf8.allSatisfy(isDigit), let length = Int(value) else { return .other }
+                // One value of digits only, nothing after them (llhttp refuses a tab there); anything
+                // else (even a repeated equal value) is llhttp's to judge.
+                guard !sawContentLength, !value.isEmpty, valueEnd == position - 2, value.utf8.count <= 15, value.utf8.allSatisfy(isDigit), let length = Int(value) else { return .other }
                 sawContentLength = true
                 head.contentLength = length
             case "transfer-encoding", "upgrade", "expect":
@@ -118,7 +124,9 @@ struct HTTP1Head {
                 }
             case "authorization": if head.authorization == nil { head.authorization = value }
             case "content-type": if head.contentType == nil { head.contentType = value }
-            case "origin": if head.origin == nil { head.origin = value }
+            case "origin": head.origin = head.origin.map { "\($0), \(value)" } ?? value
+            case "access-control-request-method": head.asksPreflight = true
+            case "access-control-request-headers": head.preflightHeaders = head.preflightHeaders.map { "\($0), \(value)" } ?? value
             default: break
             }
             head.fields.append((name, value))

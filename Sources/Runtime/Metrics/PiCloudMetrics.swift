@@ -15,6 +15,7 @@ final class PiCloudMetrics: Sendable {
     let requests: Counter
     let requestErrors: Counter
     let requestDuration: DurationHistogram
+    let fastPathHandOns: Counter
     let realtimeSubscribers: Gauge
     let realtimeChannels: Gauge
     let realtimeBroadcast: Counter
@@ -39,6 +40,10 @@ final class PiCloudMetrics: Sendable {
         requests = registry.makeCounter(name: "picloud_endpoint_requests_total", help: "App endpoint requests.")
         requestErrors = registry.makeCounter(name: "picloud_endpoint_errors_total", help: "App endpoint requests whose handler failed.")
         requestDuration = registry.makeDurationHistogram(name: "picloud_endpoint_duration_seconds", buckets: buckets, help: "App endpoint handler time.")
+        fastPathHandOns = registry.makeCounter(
+            name: "picloud_http_fast_path_handoffs_total",
+            help: "Connections the endpoint fast path handed on to the general HTTP pipeline (a request for another route, an event stream, or one it does not read)."
+        )
         realtimeSubscribers = registry.makeGauge(name: "picloud_realtime_subscribers", help: "Open realtime (SSE) subscriptions.")
         realtimeChannels = registry.makeGauge(name: "picloud_realtime_channels", help: "Topics with at least one subscriber on this node.")
         realtimeBroadcast = registry.makeCounter(name: "picloud_realtime_events_broadcast_total", help: "Committed events handed to a topic's live subscribers.")
