@@ -370,6 +370,56 @@ struct EndpointFastPathTests {
         }
     }
 
+    @Test("a connection handed to the router comes back to the fast path at an endpoint call once the router has answered, when its requests could be followed")
+    func backFromTheRouter() async throws {
+        try await Harness.run { server in
+            try await server.deployHandler("e", source: Self.echo)
+            let handOns = { () async throws -> Int in
+                let answers = try await Self.exchange(port: server.port, ["GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n"])
+                let line = answers.first?.split(separator: "\n").first { $0.hasPrefix("picloud_http_fast_path_handoffs_total ") }
+                return try #require(line.flatMap { Int($0.split(separator: " ").last!) })
+            }
+            let call = { (i: Int) in "POST /apps/e/api/x?i=\(i) HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}" }
+            let health = "GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n"
+            // A router request with a body (an unknown app: 404), its bytes in two reads.
+            let routed = "POST /apps/nope/api/x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
+            var before = try await handOns()
+            // In turn: every router request hands the connection on anew, so it came back in between.
+            let inTurn = try await Self.exchange(port: server.port, [health, call(1), health, call(2), routed, call(3)])
+            #expect(inTurn.map { $0.prefix(12) } == ["HTTP/1.1 200", "HTTP/1.1 201", "HTTP/1.1 200", "HTTP/1.1 201", "HTTP/1.1 404", "HTTP/1.1 201"], "\(inTurn)")
+            #expect(inTurn[5].contains(#""query":{"i":"3"}"#), "\(inTurn[5])")
+            #expect(try await handOns() == before + 3 + 1)
+            // Pipelined behind a router request: the router's pipeline answers them all, in order.
+            before = try await handOns()
+            let pipelined = try await rawExchange(port: server.port, health + call(4) + health + call(5) + "GET /healthz HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+            let statuses = pipelined.components(separatedBy: "HTTP/1.1 ").dropFirst().map { $0.prefix(3) }
+            #expect(statuses == ["200", "201", "200", "201", "200"], "\(pipelined)")
+            #expect(try await handOns() == before + 1 + 1)
+            // A call arriving while the router's pipeline still owes an answer (a waiting handler it
+            // serves) is that pipeline's too: answers keep the order of requests.
+            for round in 0..<20 {
+                let pieces = [health + "POST /apps/e/api/wait?i=w HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}", "GET /apps/e/api/x?i=after HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"]
+                let text = try await rawExchange(port: server.port, pieces: pieces.map { Array($0.utf8) }, pause: round % 2 == 0 ? .zero : .milliseconds(1))
+                let waited = text.range(of: #""query":{"i":"w"}"#), after = text.range(of: #""query":{"i":"after"}"#)
+                #expect(text.hasPrefix("HTTP/1.1 200") && waited != nil && after != nil && waited!.lowerBound < after!.lowerBound, "\(text)")
+            }
+            // A body handed on is the router's whole, though it arrives apart from its head and looks
+            // like a request: the connection comes back only after it.
+            let smuggled = "GET /apps/e/api/x?i=smuggled HTTP/1.1\r\nHost: h\r\n\r\n"
+            let split = ["POST /apps/nope/api/x HTTP/1.1\r\nHost: h\r\nConte", "nt-Length: \(smuggled.utf8.count)\r\n\r\n", smuggled,
+                         "GET /apps/e/api/x?i=after HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"]
+            let text = try await rawExchange(port: server.port, pieces: split.map { Array($0.utf8) }, pause: .milliseconds(20))
+            #expect(text.components(separatedBy: "HTTP/1.1 ").dropFirst().map { $0.prefix(3) } == ["404", "201"], "\(text)")
+            #expect(!text.contains("smuggled") && text.contains(#""i":"after""#), "\(text)")
+            // A chunked body cannot be followed here: the connection stays with the router.
+            before = try await handOns()
+            let chunked = "POST /apps/nope/api/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+            let stays = try await Self.exchange(port: server.port, [chunked, call(6), health, call(7)])
+            #expect(stays.map { $0.prefix(12) } == ["HTTP/1.1 404", "HTTP/1.1 201", "HTTP/1.1 200", "HTTP/1.1 201"], "\(stays)")
+            #expect(try await handOns() == before + 1 + 1)
+        }
+    }
+
     /// Sends `rounds` requests on one connection, each after the last one's answer; returns how many
     /// were answered with the request's own `i`.
     static func askInTurn(port: Int, connection: Int, rounds: Int) async throws -> Int {

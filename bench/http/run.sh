@@ -4,6 +4,7 @@
 #   kv        GET of an endpoint doing one kv.get and one kv.set  vs  the hello endpoint
 #   preflight the hello endpoint on connections whose first request was a CORS preflight (as a
 #             browser's first cross-origin call)  vs  hello
+#   client    the same after GET /client/picloud.js (a request for the router)  vs  hello
 # kv runs twice: with PICLOUD_SQLITE_SYNCHRONOUS=full (the default: every commit on disk before
 # the answer) and =normal. Results: bench/results/http-<date>.{csv,md}.
 set -euo pipefail
@@ -54,10 +55,12 @@ base="http://127.0.0.1:$port"
 curl -sf "$base/apps/bench/api/hello" >/dev/null
 healthz=$(measure healthz "$base/healthz")
 hello=$(measure hello "$base/apps/bench/api/hello")
-preflight=$(measure preflight "$base/apps/bench/api/hello" -s bench/http/preflight.lua -- $((CONNECTIONS / 2)))
+preflight=$(measure preflight "$base/apps/bench/api/hello" -s bench/http/first-request.lua -- $((CONNECTIONS / 2)) preflight)
+client=$(measure client "$base/apps/bench/api/hello" -s bench/http/first-request.lua -- $((CONNECTIONS / 2)) client)
 kv_full=$(measure kv-full "$base/apps/bench/api/kv")
 row "hello (Lua handler, JSON)" "$hello" "/healthz, no Lua" "$healthz"
 row "hello, each connection's first request a CORS preflight" "$preflight" "hello" "$hello"
+row "hello, each connection's first request GET /client/picloud.js" "$client" "hello" "$hello"
 row "kv.get + kv.set, synchronous=full" "$kv_full" "hello" "$hello"
 kill $server; wait $server 2>/dev/null || true
 

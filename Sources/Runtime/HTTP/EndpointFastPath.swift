@@ -13,9 +13,12 @@ import Prometheus
 /// conversion, no hop through five handlers and back. CORS preflights for `/apps/` are answered
 /// here too, as the router answers them. The first request that is anything else (a
 /// route of the router, an event stream, an unknown app or path, a head this reader does not take
-/// in full) goes, with every byte after it, on to the decoder, and this handler leaves the
-/// pipeline: that connection is served by the usual pipeline from then on, answers in the order
-/// of requests included, since nothing is handed on while an answer is pending here.
+/// in full) goes, with every byte after it, on to the decoder, and the usual pipeline serves the
+/// connection, answers in the order of requests included, since nothing is handed on while an
+/// answer is pending here. This handler follows where each request handed on ends, as long as it
+/// can read their heads, and takes the connection back at a request for it that comes once the
+/// usual pipeline has answered all it was given (``RequestGuard`` counts its answers): a browser
+/// connection that first fetched `/client/picloud.js` calls the API here again.
 final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -26,7 +29,7 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         case idle
         /// A request's handler runs; what arrives meanwhile waits in `buffer`.
         case running
-        /// Handed on to the decoder: this handler has left the pipeline.
+        /// Handed on to the decoder, which reads what arrives (see `following`).
         case done
         /// The connection closes (or closed) after an answer: nothing more is read.
         case closed
@@ -58,6 +61,19 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// The server is shutting down (`ChannelShouldQuiesceEvent`) while a request was running or
     /// arriving here: its answer closes the connection.
     private var quiescing = false
+    /// The connection's ``RequestGuard``, which counts the usual pipeline's answers (found at the
+    /// first hand-on).
+    private var answers: RequestGuard?
+    /// Handed on (`.done`): every request handed on since had a head ``HTTP1Head`` reads, so this
+    /// handler knows where each ends (llhttp reads such heads the same way, a tested claim) and
+    /// may take the connection back between them.
+    private var following = false
+    /// The start of a request handed on whose head has not all arrived.
+    private var partialHead: ByteBuffer?
+    /// Body bytes still to come of the last request handed on.
+    private var bodyLeft = 0
+    /// Requests handed on whole over the connection's life.
+    private var handedOn = 0
     /// Bytes buffered behind a running handler before reading stops until it is answered.
     private var readLimit: Int { core.configuration.maxBodyBytes + HTTP1Head.maxBytes }
 
@@ -93,9 +109,67 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             takeRequests(context: context)
             reading = false
         case .done:
-            context.fireChannelRead(data)
+            let incoming = unwrapInboundIn(data)
+            guard canTakeBack(incoming) else {
+                follow(incoming)
+                context.fireChannelRead(data)
+                return
+            }
+            // Back from the usual pipeline, which holds nothing and has answered everything.
+            phase = .idle
+            following = false
+            readsItself = (try? context.channel.syncOptions?.setOption(.autoRead, value: false)) != nil
+            buffer = incoming
+            reading = true
+            takeRequests(context: context)
+            reading = false
         case .closed:
             break
+        }
+    }
+
+    /// Whether `bytes`, arriving after the connection was handed on, start a request for this path
+    /// at a point where the usual pipeline holds no byte and owes no answer.
+    private func canTakeBack(_ bytes: ByteBuffer) -> Bool {
+        guard following, partialHead == nil, bodyLeft == 0, let answers, answers.answered == handedOn else { return false }
+        switch bytes.withUnsafeReadableBytes({ HTTP1Head.parse($0, prefix: "/apps/") }) {
+        case .incomplete: return true // if it turns out to be another request, it is handed on again
+        case .other: return false
+        case .head(let head) where head.method == "OPTIONS": return head.asksPreflight
+        case .head(let head): return EndpointCall.resolve(path: EndpointStream.split(head.target).path, method: head.method, registry: core.registry) != nil
+        }
+    }
+
+    /// Counts the requests in `bytes`, handed on, that are now whole; stops following at a head
+    /// ``HTTP1Head`` does not read (another version, chunked bodies, an upgrade, ...).
+    private func follow(_ bytes: ByteBuffer) {
+        var rest = bytes
+        while following, rest.readableBytes > 0 {
+            if bodyLeft > 0 {
+                let taken = min(bodyLeft, rest.readableBytes)
+                rest.moveReaderIndex(forwardBy: taken)
+                bodyLeft -= taken
+                if bodyLeft == 0 { handedOn += 1 }
+                continue
+            }
+            var head = rest
+            let earlier = partialHead?.readableBytes ?? 0
+            if var partial = partialHead {
+                partial.writeImmutableBuffer(rest)
+                head = partial
+            }
+            switch head.withUnsafeReadableBytes({ HTTP1Head.parse($0, prefix: "/") }) {
+            case .incomplete:
+                partialHead = head
+                return
+            case .other:
+                following = false
+                partialHead = nil
+            case .head(let parsed):
+                partialHead = nil
+                rest.moveReaderIndex(forwardBy: parsed.length - earlier)
+                if parsed.contentLength > 0 { bodyLeft = parsed.contentLength } else { handedOn += 1 }
+            }
         }
     }
 
@@ -141,6 +215,7 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         case .idle where (buffer?.readableBytes ?? 0) > 0:
             quiescing = true
         case .idle, .done, .closed:
+            following = false // the usual pipeline closes the connection once it has answered
             context.fireUserInboundEventTriggered(event)
         }
     }
@@ -264,21 +339,26 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         if let flushes { flushes.add(self) } else { context.flush() }
     }
 
-    /// Called by ``TurnFlushes`` at the end of the loop's turn; nothing once this handler has left
-    /// the pipeline (it flushed what it wrote when it left).
+    /// Called by ``TurnFlushes`` at the end of the loop's turn (nothing to flush once handed on:
+    /// it flushed what it wrote then).
     fileprivate func flushNow() {
         context?.flush()
     }
 
-    /// Passes what is buffered, and everything after it, on to the decoder, and leaves.
+    /// Passes what is buffered, and everything after it, on to the decoder.
     private func handOn(context: ChannelHandlerContext) {
         core.metrics.fastPathHandOns.increment()
-        // Now, not at the end of the turn: once removed, this handler flushes nothing.
+        // Now, not at the end of the turn: what the decoder's handlers write goes out behind it.
         unflushed = false
         context.flush()
         phase = .done
+        if answers == nil { answers = try? context.pipeline.syncOperations.handler(type: RequestGuard.self) }
+        following = answers != nil && !quiescing
+        partialHead = nil
+        bodyLeft = 0
         if let bytes = buffer {
             buffer = nil
+            follow(bytes)
             context.fireChannelRead(wrapInboundOut(bytes))
             // Outside a read (after an answer), the decoder's handlers need the read's end too.
             if !reading { context.fireChannelReadComplete() }
@@ -296,7 +376,6 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         // The shutdown's request to finish was held here for what arrived: the router's
         // handlers now have it, and close after answering it.
         if quiescing { context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
-        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }
 

@@ -24,6 +24,9 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Requests read whose answer has not ended yet.
     private var open = 0
+    /// Answers ended over the connection's life (``EndpointFastPath`` takes a connection back
+    /// when every request it handed on has one).
+    private(set) var answered = 0
     private var refused = false
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -39,7 +42,10 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { open = max(0, open - 1) }
+        if case .end = unwrapOutboundIn(data) {
+            open = max(0, open - 1)
+            answered += 1
+        }
         context.write(data, promise: promise)
     }
 

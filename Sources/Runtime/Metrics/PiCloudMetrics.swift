@@ -42,7 +42,7 @@ final class PiCloudMetrics: Sendable {
         requestDuration = registry.makeDurationHistogram(name: "picloud_endpoint_duration_seconds", buckets: buckets, help: "App endpoint handler time.")
         fastPathHandOns = registry.makeCounter(
             name: "picloud_http_fast_path_handoffs_total",
-            help: "Connections the endpoint fast path handed on to the general HTTP pipeline (a request for another route, an event stream, or one it does not read)."
+            help: "Times a connection was handed from the endpoint fast path to the general HTTP pipeline (a request for another route, an event stream, or one it does not read)."
         )
         realtimeSubscribers = registry.makeGauge(name: "picloud_realtime_subscribers", help: "Open realtime (SSE) subscriptions.")
         realtimeChannels = registry.makeGauge(name: "picloud_realtime_channels", help: "Topics with at least one subscriber on this node.")
