@@ -283,12 +283,7 @@ struct EndpointFastPathTests {
     func preflightKeepsTheConnection() async throws {
         try await Harness.run { server in
             try await server.deployHandler("e", source: Self.echo)
-            // Each read of /metrics comes on a connection of its own, handed on to the router.
-            let handOns = { () async throws -> Int in
-                let answers = try await Self.exchange(port: server.port, ["GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n"])
-                let line = answers.first?.split(separator: "\n").first { $0.hasPrefix("picloud_http_fast_path_handoffs_total ") }
-                return try #require(line.flatMap { Int($0.split(separator: " ").last!) })
-            }
+            let handOns = { try await Self.handOns(port: server.port) }
             let preflight = "OPTIONS /apps/e/api/x HTTP/1.1\r\nHost: h\r\nOrigin: https://site.example\r\nAccess-Control-Request-Method: POST\r\n\r\n"
             let call = "POST /apps/e/api/x HTTP/1.1\r\nHost: h\r\nOrigin: https://site.example\r\nContent-Length: 2\r\n\r\n{}"
             let before = try await handOns()
@@ -374,11 +369,7 @@ struct EndpointFastPathTests {
     func backFromTheRouter() async throws {
         try await Harness.run { server in
             try await server.deployHandler("e", source: Self.echo)
-            let handOns = { () async throws -> Int in
-                let answers = try await Self.exchange(port: server.port, ["GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n"])
-                let line = answers.first?.split(separator: "\n").first { $0.hasPrefix("picloud_http_fast_path_handoffs_total ") }
-                return try #require(line.flatMap { Int($0.split(separator: " ").last!) })
-            }
+            let handOns = { try await Self.handOns(port: server.port) }
             let call = { (i: Int) in "POST /apps/e/api/x?i=\(i) HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}" }
             let health = "GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n"
             // A router request with a body (an unknown app: 404), its bytes in two reads.
@@ -418,6 +409,14 @@ struct EndpointFastPathTests {
             #expect(stays.map { $0.prefix(12) } == ["HTTP/1.1 404", "HTTP/1.1 201", "HTTP/1.1 200", "HTTP/1.1 201"], "\(stays)")
             #expect(try await handOns() == before + 1 + 1)
         }
+    }
+
+    /// `picloud_http_fast_path_handoffs_total`, read on a connection of its own (which the read of
+    /// /metrics, a route of the router, hands on: it counts itself).
+    static func handOns(port: Int) async throws -> Int {
+        let answers = try await exchange(port: port, ["GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n"])
+        let line = answers.first?.split(separator: "\n").first { $0.hasPrefix("picloud_http_fast_path_handoffs_total ") }
+        return try #require(line.flatMap { Int($0.split(separator: " ").last!) })
     }
 
     /// Sends `rounds` requests on one connection, each after the last one's answer; returns how many
