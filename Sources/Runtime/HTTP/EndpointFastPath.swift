@@ -241,8 +241,8 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             case .head(let head) where head.method == "OPTIONS":
                 // A CORS preflight is answered here as the router answers it, so that a browser's
-                // first cross-origin call does not move its connection off this path for good;
-                // any other OPTIONS is the router's (404, 405).
+                // first cross-origin call does not move its connection to the router; any other
+                // OPTIONS is the router's (404, 405, or an endpoint of any method).
                 guard head.asksPreflight, head.contentLength <= core.configuration.maxBodyBytes else {
                     handOn(context: context)
                     return
