@@ -411,6 +411,39 @@ struct EndpointFastPathTests {
         }
     }
 
+    @Test("endpoint calls, router requests and preflights mixed on one connection and cut at random points are answered in order")
+    func mixedAndCut() async throws {
+        try await Harness.run { server in
+            try await server.deployHandler("e", source: Self.echo)
+            var generator = SplitMix64(seed: 0xC0FFEE)
+            for round in 0..<16 {
+                var requests: [(text: String, status: String)] = []
+                for index in 0..<8 {
+                    switch Int.random(in: 0..<5, using: &generator) {
+                    case 0: requests.append(("GET /apps/e/api/x?i=\(index) HTTP/1.1\r\nHost: h\r\n\r\n", "201"))
+                    case 1: requests.append(("POST /apps/e/api/wait?i=\(index) HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}", "201"))
+                    case 2: requests.append(("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", "200"))
+                    case 3: requests.append(("POST /apps/nope/api/x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello", "404"))
+                    default: requests.append(("OPTIONS /apps/e/api/x HTTP/1.1\r\nHost: h\r\nOrigin: https://o.example\r\nAccess-Control-Request-Method: PUT\r\n\r\n", "204"))
+                    }
+                }
+                requests.append(("GET /healthz HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", "200"))
+                let bytes = Array(requests.map(\.text).joined().utf8)
+                // Cuts anywhere, and between requests (where the fast path may take the connection back).
+                let boundaries = requests.dropLast().reduce(into: [Int]()) { ends, request in ends.append((ends.last ?? 0) + request.text.utf8.count) }
+                let cuts = Set((0..<Int.random(in: 1...8, using: &generator)).map { _ in
+                    Bool.random(using: &generator) ? boundaries.randomElement(using: &generator)! : Int.random(in: 1..<bytes.count, using: &generator)
+                }).sorted()
+                let pieces = zip([0] + cuts, cuts + [bytes.count]).map { Array(bytes[$0..<$1]) }
+                let text = try await rawExchange(port: server.port, pieces: pieces, pause: round % 2 == 0 ? .zero : .milliseconds(1))
+                let statuses = text.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(3)) }
+                #expect(statuses == requests.map(\.status), "round \(round): \(text)")
+                let calls = text.components(separatedBy: #""query":{"i":""#).dropFirst().compactMap { Int($0.prefix { $0.isNumber }) }
+                #expect(calls == calls.sorted() && calls.count == requests.filter { $0.status == "201" }.count, "round \(round): \(text)")
+            }
+        }
+    }
+
     /// `picloud_http_fast_path_handoffs_total`, read on a connection of its own (which the read of
     /// /metrics, a route of the router, hands on: it counts itself).
     static func handOns(port: Int) async throws -> Int {
