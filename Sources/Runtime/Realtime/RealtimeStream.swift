@@ -183,6 +183,11 @@ final class RealtimeStream: ChannelDuplexHandler, RemovableChannelHandler, Pipel
     /// Lets the connection's Hummingbird task end (``RouterWake/handOver()``), unless the router
     /// already runs for it, and keeps reading.
     private func handOver(context: ChannelHandlerContext) {
+        // The endpoint fast path waits behind a connection it handed on to take it back between
+        // requests; a stream has no more requests: it leaves, and its memory with it.
+        if let fastPath = try? context.pipeline.syncOperations.handler(type: EndpointFastPath.self) {
+            context.pipeline.syncOperations.removeHandler(fastPath, promise: nil)
+        }
         // Set first: the task, once ended, finishes its writer, whose half-close must find it.
         handedOver = true
         guard let wake = try? context.pipeline.syncOperations.handler(type: RouterWake.self), wake.handOver() else {
