@@ -135,8 +135,7 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         switch bytes.withUnsafeReadableBytes({ HTTP1Head.parse($0, prefix: "/apps/") }) {
         case .incomplete: return true // if it turns out to be another request, it is handed on again
         case .other: return false
-        case .head(let head) where head.method == "OPTIONS": return head.asksPreflight
-        case .head(let head): return EndpointCall.resolve(path: EndpointStream.split(head.target).path, method: head.method, registry: core.registry) != nil
+        case .head(let head): return answer(for: head) != nil
         }
     }
 
@@ -239,23 +238,8 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             case .other:
                 handOn(context: context)
                 return
-            case .head(let head) where head.method == "OPTIONS":
-                // A CORS preflight is answered here as the router answers it, so that a browser's
-                // first cross-origin call does not move its connection to the router; any other
-                // OPTIONS is the router's (404, 405, or an endpoint of any method).
-                guard head.asksPreflight, head.contentLength <= core.configuration.maxBodyBytes else {
-                    handOn(context: context)
-                    return
-                }
-                let size = head.length + head.contentLength
-                guard bytes.readableBytes >= size else { return } // the rest of the body is on its way
-                buffer!.moveReaderIndex(forwardBy: size)
-                if buffer!.readableBytes == 0 { buffer = nil }
-                phase = .running
-                answerPreflight(head, context: context)
             case .head(let head):
-                let target = EndpointStream.split(head.target)
-                guard head.contentLength <= core.configuration.maxBodyBytes, let locals, let call = EndpointCall.resolve(path: target.path, method: head.method, registry: core.registry) else {
+                guard head.contentLength <= core.configuration.maxBodyBytes, let locals, let answer = answer(for: head) else {
                     // The decoder answers it (413, 404, 405, ...) as for any connection.
                     handOn(context: context)
                     return
@@ -266,8 +250,12 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 buffer!.moveReaderIndex(forwardBy: size)
                 if buffer!.readableBytes == 0 { buffer = nil }
                 phase = .running
+                guard case .call(let call, let query) = answer else {
+                    answerPreflight(head, context: context)
+                    continue
+                }
                 let request = EndpointRequest(
-                    method: head.method, query: target.query, fields: head.fields, contentType: head.contentType, authorization: head.authorization, body: body
+                    method: head.method, query: query, fields: head.fields, contentType: head.contentType, authorization: head.authorization, body: body
                 )
                 let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
                 call.run(request, core: core, locals: locals) { answer, requestID in
@@ -275,6 +263,22 @@ final class EndpointFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 }
             }
         }
+    }
+
+    /// What this path answers a request with.
+    private enum Answer {
+        case call(EndpointCall, query: Substring?)
+        /// A CORS preflight, answered as the router answers it, so that a browser's first
+        /// cross-origin call does not move its connection to the router. Any other `OPTIONS` is the
+        /// router's (404, 405, or an endpoint of any method).
+        case preflight
+    }
+
+    /// How this path answers `head`, or nil when the router is to.
+    private func answer(for head: HTTP1Head) -> Answer? {
+        if head.method == "OPTIONS" { return head.asksPreflight ? .preflight : nil }
+        let target = EndpointStream.split(head.target)
+        return EndpointCall.resolve(path: target.path, method: head.method, registry: core.registry).map { .call($0, query: target.query) }
     }
 
     /// Writes the answer as one buffer; then takes the next request, or closes when the request
