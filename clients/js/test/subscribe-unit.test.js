@@ -326,14 +326,23 @@ test('close() stops everything: no callbacks afterwards, the stream is cancelled
   assert.ok(server.calls[0].signal.aborted)
   assert.deepEqual([log.errors.length, log.closes.length, log.disconnects.length], [0, 0, 0])
 
-  // Closed while waiting to reconnect: the wait ends and nothing else happens.
-  const failing = scriptedFetch(() => ({ status: 503, body: 'down' }))
-  const other = createClient({ url: 'http://x.test', app: 'demo', fetch: failing.fetch })
-  const second = record(other, 'news', { minDelayMs: 10000, maxDelayMs: 10000 })
-  await waitFor(() => second.log.disconnects.length === 1)
-  second.subscription.close()
-  await delay(50)
-  assert.equal(failing.calls.length, 1)
+  // Closed while waiting to reconnect: the wait ends and nothing else happens. Full jitter draws
+  // the wait from [0, 10 s]; the draw is fixed at 150 ms, long enough to close within it and short
+  // enough that a reconnect the close failed to cancel shows up below.
+  const random = Math.random
+  Math.random = () => 0.015
+  try {
+    const failing = scriptedFetch(() => ({ status: 503, body: 'down' }))
+    const other = createClient({ url: 'http://x.test', app: 'demo', fetch: failing.fetch })
+    const second = record(other, 'news', { minDelayMs: 10000, maxDelayMs: 10000 })
+    await waitFor(() => second.log.disconnects.length === 1)
+    assert.equal(second.log.disconnects[0].delayMs, 150)
+    second.subscription.close()
+    await delay(400)
+    assert.equal(failing.calls.length, 1)
+  } finally {
+    Math.random = random
+  }
 })
 
 test('backoff: full jitter under an exponential cap from minDelayMs to maxDelayMs, reset after a delivering connection', async () => {
