@@ -72,7 +72,8 @@ struct OutboxLeaseTests {
         try await kv.set(app: "demo", key: "b", value: store.json("2"))
         #expect(taker.taken.withLock { $0.count } == 1)
         #expect(taker.unleasedCommits.load(ordering: .relaxed) == 1)
-        let claimed = try await storage.claimDeliveries(owner: "other", now: Clock.now(), leaseMilliseconds: 1000, limit: 10)
+        // A long lease: the last claim below must not find this row again, however slow the run.
+        let claimed = try await storage.claimDeliveries(owner: "other", now: Clock.now(), leaseMilliseconds: 600_000, limit: 10)
         #expect(claimed.count == 1 && claimed.first?.attempts == 1)
 
         // Detached: rows are left to the claim again.
