@@ -33,9 +33,15 @@ struct KVReadCacheTests {
         #expect(try await kv.get(app: "demo", key: "a") == nil)
 
         // Entries with a ttl leave the cache's answers when they expire.
+        let setAt = Clock.now()
         try await kv.set(app: "demo", key: "t", value: Array("1".utf8), ttl: 3)
-        #expect(try await kv.get(app: "demo", key: "t") != nil)
-        #expect(storage.kvCached(app: "demo", key: "t", now: Clock.now())??.value == Array("1".utf8))
+        let read = try await kv.get(app: "demo", key: "t")
+        let cached = storage.kvCached(app: "demo", key: "t", now: Clock.now())
+        // Within its 3 s (a loaded CI machine can take longer than that to commit the write).
+        if Clock.now() - setAt < 2900 {
+            #expect(read != nil)
+            #expect(cached??.value == Array("1".utf8))
+        }
         try await Task.sleep(for: .milliseconds(3100))
         #expect(storage.kvCached(app: "demo", key: "t", now: Clock.now()) == .some(nil))
         #expect(try await kv.get(app: "demo", key: "t") == nil)
