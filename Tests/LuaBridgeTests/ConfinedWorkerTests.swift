@@ -138,7 +138,7 @@ struct ConfinedWorkerTests {
               local ok, first = pcall(co)
               return { first = first, second = co(), closed_inside = closed }
             end
-            """, modules: ["lib/shared.lua": "return {}"])
+            """, modules: ["lib/shared.lua": "return {}"], configuration: LuaPoolConfiguration(size: 1, limits: LuaLimits(timeout: LimitTests.patient)))
         let loop = ManualLoop()
         let worker = pool.confinedWorker(for: ObjectIdentifier(loop), schedule: loop.schedule)
         let finished = Mutex<[String]>([])
@@ -176,7 +176,7 @@ struct ConfinedWorkerTests {
 
     @Test("pauses cost nothing of the limits, which still stop a runaway handler; a zero slice never pauses")
     func timeSliceLimits() throws {
-        let pool = try makePool("while true do end", configuration: LuaPoolConfiguration(size: 1, limits: LuaLimits(instructions: 30_000_000)))
+        let pool = try makePool("while true do end", configuration: LuaPoolConfiguration(size: 1, limits: LuaLimits(instructions: 30_000_000, timeout: LimitTests.patient)))
         let loop = ManualLoop()
         let worker = pool.confinedWorker(for: ObjectIdentifier(loop), schedule: loop.schedule)
         let outcome = Mutex<Result<[LuaValue], LuaError>?>(nil)
@@ -190,7 +190,7 @@ struct ConfinedWorkerTests {
 
         let unsliced = try makePool(
             "local s = 0 for i = 1, 10000000 do s = s + i end return s",
-            configuration: LuaPoolConfiguration(size: 1, timeSlice: .zero)
+            configuration: LuaPoolConfiguration(size: 1, limits: LuaLimits(timeout: LimitTests.patient), timeSlice: .zero)
         )
         let other = ManualLoop()
         let runner = unsliced.confinedWorker(for: ObjectIdentifier(other), schedule: other.schedule)

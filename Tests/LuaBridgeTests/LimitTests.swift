@@ -10,7 +10,7 @@ struct LimitTests {
 
     @Test("the instruction budget stops a loop, even one that catches errors")
     func instructionBudget() async throws {
-        let error = try await failure("local ok repeat ok = pcall(function() while true do end end) until false", limits: LuaLimits(instructions: 1_000_000))
+        let error = try await failure("local ok repeat ok = pcall(function() while true do end end) until false", limits: LuaLimits(instructions: 1_000_000, timeout: Self.patient))
         #expect(error.code == .instructionLimit)
         #expect(error.message == "handlers/main.lua:2: instruction limit of 1000000 exceeded")
     }
