@@ -49,8 +49,10 @@ struct SDKTests {
                 kv.set("user:1", { name = "Ada", tags = json.array() })
                 kv.set("user:2", "Bob")
                 kv.set("user:3", 3.5, { ttl = 60 })
+                local set_at = time.ms()
                 kv.set("temp", true, { ttl = 1 })
                 local before = kv.get("temp")
+                local within = time.ms() - set_at < 900
                 local first, after = kv.list("user:", { limit = 2 })
                 local rest = kv.list("user:", { after = after })
                 local n = kv.incr("hits") + kv.incr("hits", 10)
@@ -60,14 +62,16 @@ struct SDKTests {
                 local badttl = select(2, pcall(kv.set, "k", 1, { ttl = -1 }))
                 return { json = {
                   user = kv.get("user:1"), second = kv.get("user:2"), float = kv.get("user:3"), before = before,
-                  first = first, after = after, rest = rest, n = n, incr_error = err, bad = bad, missing = missing, badttl = badttl,
+                  within = within, first = first, after = after, rest = rest, n = n, incr_error = err, bad = bad, missing = missing, badttl = badttl,
                   deleted = kv.delete("user:2"), again = kv.delete("user:2"), gone = kv.get("user:2") == nil,
                 } }
                 """, in: server)
             let json = answer.json
             #expect(answer.status == 200, "\(answer.text)")
             #expect(json["user"] == ["name": "Ada", "tags": []])
-            #expect(json["second"] == "Bob" && json["float"] == 3.5 && json["before"] == true)
+            #expect(json["second"] == "Bob" && json["float"] == 3.5)
+            // Read within its second (a loaded CI machine can take longer than that to commit the writes).
+            if json["within"] == true { #expect(json["before"] == true) }
             #expect(json["first"] == [["key": "user:1", "value": ["name": "Ada", "tags": []]], ["key": "user:2", "value": "Bob"]])
             #expect(json["after"] == "user:2" && json["rest"] == [["key": "user:3", "value": 3.5]])
             #expect(json["n"] == 12)
@@ -175,11 +179,11 @@ struct SDKTests {
             #expect(json["random"] == 16 && json["equal"] == true && json["valid"] == false)
             #expect(json["slept"] == true && json["bad_sleep"]?.stringValue?.contains("bad argument #1 to 'time.sleep'") == true)
             #expect(json["errors"] == [["field": "n", "message": "is required"], ["field": "title", "message": "must be a string"]])
-            try await Task.sleep(for: .milliseconds(300))
-            let logs = try await server.request(.GET, "/admin/apps/sdk/logs")
-            #expect(logs.text.contains("printed\\t1\\tnil"))
-            #expect(logs.text.contains(#"careful {\"n\":1}"#))
-            #expect(logs.text.contains(#""level":"warn""#))
+            // App log lines are stored when their buffer is flushed: wait for it.
+            try await RealtimeTests.eventually("the print and log.warn lines in the app's log") {
+                let logs = try await server.request(.GET, "/admin/apps/sdk/logs").text
+                return logs.contains("printed\\t1\\tnil") && logs.contains(#"careful {\"n\":1}"#) && logs.contains(#""level":"warn""#)
+            }
         }
     }
 
