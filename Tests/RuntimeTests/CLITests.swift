@@ -48,9 +48,14 @@ struct CLITests {
             #expect(secrets.output.contains("API_KEY") && !secrets.output.contains("from-stdin"))
             #expect(try await picloud(["secrets", "delete", "notes", "API_KEY"], port: port).status == 0)
 
-            try await Task.sleep(for: .milliseconds(300))
-            let logs = try await picloud(["logs", "notes"], port: port)
-            #expect(logs.status == 0 && logs.output.contains("note created"), "\(logs.output)")
+            // App log lines are stored when their buffer is flushed: wait for it.
+            var logs = ""
+            try await RealtimeTests.eventually("the handler's line in `picloud logs`") {
+                let answer = try await picloud(["logs", "notes"], port: port)
+                logs = answer.output
+                return answer.status == 0 && answer.output.contains("note created")
+            }
+            #expect(logs.contains("note created"), "\(logs)")
 
             let noKey = try await picloud(["apps", "list"], port: port, token: "pc_wrong-key-for-the-cli-test")
             #expect(noKey.status != 0 && noKey.output.contains("401"))

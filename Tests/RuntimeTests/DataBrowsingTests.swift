@@ -49,8 +49,10 @@ struct DataBrowsingTests {
         try await Harness.run { server in
             try await server.deployHandler("logs", source: "return function(req) log.info('hello ' .. req.params.rest) return 'ok' end")
             try await server.call("logs", .GET, "/one")
-            try await Task.sleep(for: .milliseconds(300))
-            #expect(try await server.request(.GET, "/admin/apps/logs/logs").text.contains("hello one"))
+            // App log lines are stored when their buffer is flushed: wait for it.
+            try await RealtimeTests.eventually("the handler's line in the app's log") {
+                try await server.request(.GET, "/admin/apps/logs/logs").text.contains("hello one")
+            }
             #expect(try await server.request(.GET, "/admin/apps/logs/logs?level=error").json["items"] == [])
             #expect(try await server.request(.GET, "/admin/apps/logs/logs?level=loud").status == 400)
 

@@ -183,9 +183,11 @@ struct EndpointTests {
             #expect(admin.json["error"]?["traceback"]?.stringValue?.contains("stack traceback") == true)
             let own = try await server.call("boom", .GET, "/mine")
             #expect(own.status == 404 && own.json == ["error": ["code": "no_such_thing", "message": "nothing here", "hint": "try /x"]])
-            try await Task.sleep(for: .milliseconds(300))
-            let logs = try await server.request(.GET, "/admin/apps/boom/logs?level=error")
-            #expect(logs.text.contains(requestID) && logs.text.contains("handlers/main.lua:4"))
+            // App log lines are stored when their buffer is flushed: wait for it.
+            try await RealtimeTests.eventually("the error with its request id in the app's log") {
+                let logs = try await server.request(.GET, "/admin/apps/boom/logs?level=error").text
+                return logs.contains(requestID) && logs.contains("handlers/main.lua:4")
+            }
         }
     }
 
