@@ -267,7 +267,7 @@ struct ClusterTests {
         #expect(await stream.nextEvent()?.id == "1")
         // Cut every node's listening connection, and publish while they reconnect.
         let cut = try await runProcess(URL(fileURLWithPath: "/usr/bin/env"), [
-            "psql", cluster.url, "-qAtc", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'picloud-listener'",
+            "psql", cluster.url, "-qAtc", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'picloud-listener' AND datname = current_database()",
         ])
         #expect(cut.output.trimmingCharacters(in: .whitespacesAndNewlines) == "2", "listening connections cut: \(cut.output)")
         for n in 2...6 { #expect(try await a.request(.POST, "/apps/feed/api/publish/\(n)").status == 200) }
