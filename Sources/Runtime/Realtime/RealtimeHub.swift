@@ -30,7 +30,6 @@ final class RealtimeHub: RealtimeBroadcasting, Service, Sendable {
     private let channels = Mutex<[Key: RealtimeChannel]>([:])
     private let shuttingDown = Atomic<Bool>(false)
     private let nextID = Atomic<Int>(0)
-    private let subscriberCount = Atomic<Int>(0)
     let quota: SubscriberQuota
 
     init(capacity: Int, heartbeatInterval: Duration, limits: SubscriberLimits = SubscriberLimits(), metrics: PiCloudMetrics) {
@@ -126,7 +125,7 @@ final class RealtimeHub: RealtimeBroadcasting, Service, Sendable {
             return .shuttingDown
         }
         if created { metrics.realtimeChannels.increment() }
-        metrics.realtimeSubscribers.set(Int64(subscriberCount.add(1, ordering: .relaxed).newValue))
+        metrics.realtimeSubscribers.increment()
         return .joined(RealtimeMembership(hub: self, channel: channel, id: id, loop: stream.eventLoop, client: client))
     }
 
@@ -158,7 +157,7 @@ final class RealtimeHub: RealtimeBroadcasting, Service, Sendable {
         if removed { metrics.realtimeChannels.decrement() }
         if wasMember {
             quota.release(app: channel.key.app, client: membership.client)
-            metrics.realtimeSubscribers.set(Int64(subscriberCount.subtract(1, ordering: .relaxed).newValue))
+            metrics.realtimeSubscribers.decrement()
         }
     }
 
