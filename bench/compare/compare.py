@@ -170,6 +170,12 @@ def split_url(url):
 
 
 def metric_value(text, name):
+    """The value of metric `name` in a Prometheus or nchan status text; with no name, the body as one number."""
+    if not name:
+        try:
+            return float(text.strip())
+        except ValueError:
+            return None
     for line in text.splitlines():
         if line.startswith(name + " "):
             return float(line.split()[-1])
@@ -752,6 +758,19 @@ def build_rows(work):
                 ratio=pc["burst"]["delivered_per_s"] / cc["burst"]["delivered_per_s"] if cc["burst"]["delivered_per_s"] else None,
                 p50_ms=pc["burst"]["p50_ms"], p99_ms=pc["burst"]["p99_ms"], peer_p50_ms=cc["burst"]["p50_ms"], peer_p99_ms=cc["burst"]["p99_ms"],
                 notes=f"publishing {pc['burst']['events']} events took PiCloud {pc['burst']['publish_s']} s, nchan {cc['burst']['publish_s']} s")
+        b = load(f"{work}/fanout-{n}-swiftnio.json")
+        if b:
+            bc = b["client"]
+            notes = problems(b, "SwiftNIO", True)
+            notes.append(f"p50 publish → receive: PiCloud {fmt(pc['steady']['p50_ms'], 1)} ms, SwiftNIO {fmt(bc['steady']['p50_ms'], 1)} ms, "
+                         f"nchan {fmt(cc['steady']['p50_ms'], 1)} ms; p99 nchan {fmt(cc['steady']['p99_ms'], 1)} ms")
+            notes.append(f"server CPU in the steady pass: SwiftNIO {bc['steady']['server_cpu_s']:.2f} s, PiCloud {pc['steady']['server_cpu_s']:.2f} s; "
+                         f"client {bc['steady']['client_cpu_s']:.2f} s")
+            row(name=f"fanout-{n}-floor", metric=f"p99 publish → receive (ms), {n:,} subscribers, {rate:g} events/s", unit="ms",
+                picloud=pc["steady"]["p99_ms"], peer_name="bare SwiftNIO server, one prebuilt frame per event, no Lua, database or topics",
+                peer=bc["steady"]["p99_ms"], ratio=bc["steady"]["p99_ms"] / pc["steady"]["p99_ms"] if pc["steady"]["p99_ms"] else None,
+                p50_ms=pc["steady"]["p50_ms"], p99_ms=pc["steady"]["p99_ms"], peer_p50_ms=bc["steady"]["p50_ms"], peer_p99_ms=bc["steady"]["p99_ms"],
+                goal="(reference: the least latency this machine and client allow)", met="", notes="; ".join(notes))
 
     cp, cn = load(f"{work}/cold-picloud.json"), load(f"{work}/cold-nginx.json")
     if cp and cn:
@@ -919,7 +938,10 @@ def report(work, out_prefix):
            f"(PiCloud `/metrics`, nchan `nchan_stub_status`), then publishes events one HTTP POST each with the send time (PiCloud: an endpoint "
            f"calling `pubsub.publish`; nchan: `nchan_publisher`, which answers 201), first at a fixed rate (steady pass: the rate in the metric column), "
            f"then as many back to back (burst); latency = receive − send at each subscriber; delivered events/s = events received / (first publish → "
-           f"last receipt). PiCloud runs with `PICLOUD_REALTIME_HEARTBEAT_SEC=30`; nchan keeps 1000 messages per channel. ulimit -n {params.get('ulimit', '?')}.",
+           f"last receipt). PiCloud runs with `PICLOUD_REALTIME_HEARTBEAT_SEC=30`; nchan keeps 1000 messages per channel. ulimit -n {params.get('ulimit', '?')}. "
+           f"**fanout-N-floor**: the same client against `realtime-bench baseline-server` (`bench/RealtimeBench/BaselineServer.swift`), a bare "
+           f"SwiftNIO server on as many event loops as cores that writes one prebuilt frame per event to every open stream (no Lua, database, "
+           f"topics, tokens or history): the least latency this machine, its kernel's loopback TCP and this client allow.",
            f"- **cold start**: {params.get('cold_repeats', '?')} times: start `picloud serve --deploy apps/bench` on an empty data directory, poll "
            f"`/healthz` every ms until 200, then the hello endpoint, SIGTERM; start again on the same directory (restart). nginx: start → first 200 "
            f"of `/hello`. **deploy**: {params.get('cold_repeats', '?')} deployments (`PUT /admin/apps/cmpdeploy/deployment`) each adding an endpoint "

@@ -342,6 +342,17 @@ fanout_workload() {
     fanout_side nchan "$n" "$m" "$rate" "$nginx" "$nginx_port" "http://127.0.0.1:$nginx_port/status" "subscribers:" \
       --subscribe-path /sub --publish-path /pub --count-path /status --count-metric "subscribers:"
     stop "$nginx" "nginx (fanout $n)"
+    # The floor for this machine and client: a bare SwiftNIO server (no Lua, database, topics or
+    # history) writing one prebuilt frame per event to every stream (bench/RealtimeBench/BaselineServer.swift).
+    local bport base
+    bport=$($py free-port)
+    .build/release/realtime-bench baseline-server --port "$bport" --threads "$(nproc)" 2>"$work/baseline-$n.log" &
+    base=$!
+    pids+=("$base")
+    $py wait-http "http://127.0.0.1:$bport/count" 30 || { echo "the SwiftNIO fan-out baseline did not start:"; cat "$work/baseline-$n.log"; exit 1; }
+    fanout_side swiftnio "$n" "$m" "$rate" "$base" "$bport" "http://127.0.0.1:$bport/count" "" \
+      --subscribe-path /apps/cmp/realtime/bench --publish-path /apps/cmp/api/publish --count-path /count --count-metric ""
+    stop "$base" "SwiftNIO fan-out baseline ($n)" 143 # no SIGTERM handler: killed by it is its normal end
   done
 }
 
