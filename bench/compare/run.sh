@@ -154,6 +154,14 @@ start_nginx() { # name → $nginx (master pid), $nginx_port, $prefix
   $py wait-http "http://127.0.0.1:$nginx_port/hello" 30 || { echo "nginx did not start:"; cat "$prefix"/*.log; exit 1; }
 }
 
+start_swiftnio() { # mode ready-path name → $nio (pid), $nio_port: a bare SwiftNIO baseline of realtime-bench
+  nio_port=$($py free-port)
+  .build/release/realtime-bench "$1" --port "$nio_port" --threads "$(nproc)" 2>"$work/swiftnio-$3.log" &
+  nio=$!
+  pids+=("$nio")
+  $py wait-http "http://127.0.0.1:$nio_port$2" 30 || { echo "the SwiftNIO baseline ($1) did not start:"; cat "$work/swiftnio-$3.log"; exit 1; }
+}
+
 # --- HTTP workloads with wrk ---------------------------------------------------------------------
 echo 'wrk.method = "POST"' > "$work/post.lua"
 wrk_run() { # workload side url [wrk args] → $work/workload-side.json; $pss_pids are measured after
@@ -205,13 +213,8 @@ http_workload() { # workload picloud_path nginx_path [wrk args]
   if [ "$workload" = hello ]; then
     # The floor of PiCloud's stack: a bare SwiftNIO server answering every request with the same
     # prebuilt JSON answer (no HTTP parsing, routing or Lua).
-    local nport
-    nport=$($py free-port)
-    .build/release/realtime-bench hello-server --port "$nport" --threads "$(nproc)" 2>"$work/swiftnio.log" &
-    local nio=$!
-    pids+=("$nio")
-    $py wait-http "http://127.0.0.1:$nport/hello" 30 || { echo "the SwiftNIO baseline did not start:"; cat "$work/swiftnio.log"; exit 1; }
-    pss_pids=$nio wrk_run "$workload" swiftnio "http://127.0.0.1:$nport/hello" "$@"
+    start_swiftnio hello-server /hello "$workload"
+    pss_pids=$nio wrk_run "$workload" swiftnio "http://127.0.0.1:$nio_port/hello" "$@"
     stop "$nio" "SwiftNIO baseline ($workload)" 143 # no SIGTERM handler: killed by it is its normal end
   fi
 }
@@ -344,15 +347,10 @@ fanout_workload() {
     stop "$nginx" "nginx (fanout $n)"
     # The floor for this machine and client: a bare SwiftNIO server (no Lua, database, topics or
     # history) writing one prebuilt frame per event to every stream (bench/RealtimeBench/BaselineServer.swift).
-    local bport base
-    bport=$($py free-port)
-    .build/release/realtime-bench baseline-server --port "$bport" --threads "$(nproc)" 2>"$work/baseline-$n.log" &
-    base=$!
-    pids+=("$base")
-    $py wait-http "http://127.0.0.1:$bport/count" 30 || { echo "the SwiftNIO fan-out baseline did not start:"; cat "$work/baseline-$n.log"; exit 1; }
-    fanout_side swiftnio "$n" "$m" "$rate" "$base" "$bport" "http://127.0.0.1:$bport/count" "" \
+    start_swiftnio baseline-server /count "fanout-$n"
+    fanout_side swiftnio "$n" "$m" "$rate" "$nio" "$nio_port" "http://127.0.0.1:$nio_port/count" "" \
       --subscribe-path /apps/cmp/realtime/bench --publish-path /apps/cmp/api/publish --count-path /count --count-metric ""
-    stop "$base" "SwiftNIO fan-out baseline ($n)" 143 # no SIGTERM handler: killed by it is its normal end
+    stop "$nio" "SwiftNIO fan-out baseline ($n)" 143 # no SIGTERM handler: killed by it is its normal end
   done
 }
 
